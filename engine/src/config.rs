@@ -1,0 +1,278 @@
+//! Configuration: the TOML file a user or administrator writes, with defaults for every key.
+//!
+//! Field names follow the product family this engine serves (`antivirus_engine.*`,
+//! `filesystem_scanner.*`). Unknown keys are rejected, and every error names the file, the line and
+//! the key, so a typo never silently turns a setting off.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::EngineError;
+
+/// The whole effective configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Settings of the scanning engine itself.
+    pub antivirus_engine: AntivirusEngine,
+    /// Settings of on-demand file-system scans (quick and full).
+    pub filesystem_scanner: FilesystemScanner,
+}
+
+/// `[antivirus_engine]`: how files are scanned.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AntivirusEngine {
+    /// Worker threads for a scan; 0 means one per available core.
+    pub maximum_scan_threads: usize,
+    /// Files larger than this many bytes are skipped (reported as `skipped`); 0 means no limit.
+    pub max_file_size: u64,
+    /// Seconds one file's YARA scan may take before it is abandoned and reported as an error.
+    pub scan_timeout: u64,
+    /// Files up to this many bytes are read into a per-thread buffer; larger ones are memory-mapped.
+    pub mmap_threshold: u64,
+    /// Paths, extensions and file-name globs that are never scanned.
+    pub exclusions: Vec<ExclusionConfig>,
+}
+
+impl Default for AntivirusEngine {
+    fn default() -> Self {
+        Self {
+            maximum_scan_threads: 0,
+            max_file_size: 128 * 1024 * 1024,
+            scan_timeout: 60,
+            mmap_threshold: 1024 * 1024,
+            exclusions: Vec::new(),
+        }
+    }
+}
+
+/// One exclusion as written in the configuration: exactly one of `path`, `extension` or `name`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ExclusionConfig {
+    /// An absolute path: a file, or with `is_directory = true` a directory and all below it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// With `path`: the path is a directory whose whole subtree is excluded.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_directory: bool,
+    /// A file extension such as `"iso"` (a leading dot is accepted), compared case-insensitively.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<String>,
+    /// A glob on the file name only, such as `"*.log"` or `"core.[0-9]*"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// `[filesystem_scanner]`: what quick and full scans cover and how the walk behaves.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesystemScanner {
+    /// The root of a full scan.
+    pub full_scan_directory: PathBuf,
+    /// Whether a full scan descends into other (non-pseudo) file systems mounted below its root.
+    pub full_scan_cross_file_systems: bool,
+    /// The folders of a quick scan; `*` in a component matches any name (e.g. `/home/*/Downloads`).
+    pub quick_scan_directories: Vec<PathBuf>,
+    /// Whether symbolic links met during a walk are followed (loops are detected and reported).
+    pub follow_symlinks: bool,
+}
+
+impl Default for FilesystemScanner {
+    fn default() -> Self {
+        let quick = [
+            "/tmp",
+            "/var/tmp",
+            "/dev/shm",
+            "/root/Downloads",
+            "/root/.local/bin",
+            "/root/.config/autostart",
+            "/root/.config/systemd/user",
+            "/home/*/Downloads",
+            "/home/*/.local/bin",
+            "/home/*/.config/autostart",
+            "/home/*/.config/systemd/user",
+            "/etc/xdg/autostart",
+            "/etc/cron.d",
+            "/etc/cron.hourly",
+            "/etc/cron.daily",
+            "/etc/cron.weekly",
+            "/etc/cron.monthly",
+            "/var/spool/cron",
+            "/etc/systemd/system",
+            "/etc/init.d",
+        ];
+        Self {
+            full_scan_directory: PathBuf::from("/"),
+            full_scan_cross_file_systems: false,
+            quick_scan_directories: quick.iter().map(PathBuf::from).collect(),
+            follow_symlinks: false,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Self, EngineError> {
+        let text = std::fs::read_to_string(path).map_err(|source| EngineError::Io {
+            context: format!("cannot read configuration file {}", path.display()),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates configuration text; `origin` names the file in error messages.
+    pub fn parse(text: &str, origin: &Path) -> Result<Self, EngineError> {
+        let config: Config = toml::from_str(text).map_err(|err| EngineError::Config {
+            file: origin.to_path_buf(),
+            message: describe_toml_error(text, &err),
+        })?;
+        config.validate().map_err(|message| EngineError::Config {
+            file: origin.to_path_buf(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    /// Checks the rules serde cannot express; the message names the offending key.
+    pub fn validate(&self) -> Result<(), String> {
+        for (index, exclusion) in self.antivirus_engine.exclusions.iter().enumerate() {
+            exclusion
+                .validate()
+                .map_err(|why| format!("antivirus_engine.exclusions[{index}]: {why}"))?;
+        }
+        if !self.filesystem_scanner.full_scan_directory.is_absolute() {
+            return Err("filesystem_scanner.full_scan_directory: must be an absolute path".into());
+        }
+        if let Some(bad) = self
+            .filesystem_scanner
+            .quick_scan_directories
+            .iter()
+            .find(|dir| !dir.is_absolute())
+        {
+            return Err(format!(
+                "filesystem_scanner.quick_scan_directories: {} is not an absolute path",
+                bad.display()
+            ));
+        }
+        if self.antivirus_engine.scan_timeout == 0 {
+            return Err("antivirus_engine.scan_timeout: must be at least 1 second".into());
+        }
+        Ok(())
+    }
+
+    /// The number of scan threads to use when the command line does not say.
+    pub fn scan_threads(&self) -> usize {
+        match self.antivirus_engine.maximum_scan_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
+    /// The effective configuration as TOML text (for `vigil config show`).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("the configuration model always serializes")
+    }
+}
+
+impl ExclusionConfig {
+    /// Checks that exactly one kind is set and that it is well formed.
+    pub fn validate(&self) -> Result<(), String> {
+        let kinds = [
+            self.path.is_some(),
+            self.extension.is_some(),
+            self.name.is_some(),
+        ];
+        match kinds.iter().filter(|set| **set).count() {
+            1 => {}
+            0 => return Err("needs one of `path`, `extension` or `name`".into()),
+            _ => return Err("set only one of `path`, `extension` or `name`".into()),
+        }
+        if self.is_directory && self.path.is_none() {
+            return Err("`is_directory` goes only with `path`".into());
+        }
+        if let Some(path) = &self.path
+            && !path.is_absolute()
+        {
+            return Err(format!("path {} is not absolute", path.display()));
+        }
+        if let Some(extension) = &self.extension {
+            let bare = extension.strip_prefix('.').unwrap_or(extension);
+            if bare.is_empty() || bare.contains('/') {
+                return Err(format!("extension {extension:?} is not a file extension"));
+            }
+        }
+        if let Some(name) = &self.name {
+            if name.contains('/') {
+                return Err(format!("name {name:?} must match a file name, not a path"));
+            }
+            globset::Glob::new(name).map_err(|err| format!("name {name:?}: {err}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Renders a TOML error with its line number (toml's own message shows the offending line).
+fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
+    match err.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {}", err.message())
+        }
+        None => err.message().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(text, Path::new("test.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let err =
+            parse("[antivirus_engine]\nmaximum_scan_threads = 2\nmax_fle_size = 3\n").unwrap_err();
+        assert!(err.contains("test.toml"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("max_fle_size"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let err = parse("[antivirus_engine]\nscan_timeout = \"soon\"\n").unwrap_err();
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn exclusion_kinds_are_checked() {
+        let ok = parse(
+            "[[antivirus_engine.exclusions]]\npath = \"/srv\"\nis_directory = true\n\
+             [[antivirus_engine.exclusions]]\nextension = \".iso\"\n\
+             [[antivirus_engine.exclusions]]\nname = \"*.log\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok.antivirus_engine.exclusions.len(), 3);
+        let both = parse("[[antivirus_engine.exclusions]]\npath = \"/a\"\nname = \"b\"\n");
+        assert!(both.unwrap_err().contains("exclusions[0]"));
+        let relative = parse("[[antivirus_engine.exclusions]]\npath = \"a/b\"\n");
+        assert!(relative.unwrap_err().contains("not absolute"));
+        let bad_glob = parse("[[antivirus_engine.exclusions]]\nname = \"[a\"\n");
+        assert!(bad_glob.unwrap_err().contains("exclusions[0]"));
+    }
+
+    #[test]
+    fn show_round_trips() {
+        let config = Config::default();
+        assert_eq!(parse(&config.to_toml()).unwrap(), config);
+    }
+}

@@ -1,0 +1,56 @@
+//! The engine's error type: every failure that stops an operation, with what and where.
+
+use std::path::PathBuf;
+
+/// Errors that stop an engine operation (as opposed to per-file problems, which are reported as
+/// scan events and never stop a scan).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The configuration file is malformed or holds a value out of range.
+    #[error("invalid configuration in {}: {message}", file.display())]
+    Config {
+        /// The configuration file.
+        file: PathBuf,
+        /// What is wrong, with the line and key.
+        message: String,
+    },
+    /// A YARA rule source does not compile; the message carries file, line and column.
+    #[error("rules do not compile:\n{0}")]
+    Rules(String),
+    /// A rule path given by the user does not exist or holds no rules.
+    #[error("no rules at {}: {why}", path.display())]
+    RulesPath {
+        /// The path given.
+        path: PathBuf,
+        /// Why nothing could be loaded.
+        why: String,
+    },
+    /// A scan target does not exist or cannot be examined.
+    #[error("cannot scan {}: {why}", path.display())]
+    Target {
+        /// The target as given.
+        path: PathBuf,
+        /// Why it cannot be scanned.
+        why: String,
+    },
+    /// An exclusion given on the command line or stored in the state is malformed.
+    #[error("invalid exclusion: {0}")]
+    Exclusion(String),
+    /// The state directory or its database could not be used.
+    #[error("state in {}: {message}", dir.display())]
+    State {
+        /// The state directory.
+        dir: PathBuf,
+        /// What failed.
+        message: String,
+    },
+    /// An I/O operation failed outside of scanning a file.
+    #[error("{context}: {source}")]
+    Io {
+        /// What the engine was doing.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}

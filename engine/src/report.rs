@@ -1,0 +1,145 @@
+//! The output model: what a scan reports, as it goes, to a [`ScanSink`].
+//!
+//! Events are streamed while the scan runs; nothing collects a whole scan in memory. Each event
+//! serializes to one JSON object (the `jsonl` format documented in the README).
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+/// Receives a scan's results as they are found. Called from many worker threads at once.
+pub trait ScanSink: Sync {
+    /// A detection, error, skip or other per-file result.
+    fn event(&self, event: &ScanEvent);
+    /// A file has been scanned (for progress displays); called once per scanned file.
+    fn file_scanned(&self, _path: &Path, _bytes: u64) {}
+}
+
+/// One detection: which detector found which threat in a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Threat name in `Family:Platform/Name` style.
+    pub threat: String,
+    /// The detector that produced it (`yara`, later `hash` or `plugin`).
+    pub detector: &'static str,
+    /// The rule (or plugin) that matched.
+    pub rule: String,
+    /// `low`, `medium`, `high`, `critical`, or `unknown` when the rule does not say.
+    pub severity: String,
+    /// What the rule detects, from its metadata.
+    pub description: String,
+}
+
+/// A per-file result of a scan.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScanEvent {
+    /// A threat was found in the file.
+    Detection {
+        /// The file.
+        path: PathBuf,
+        /// What was found.
+        finding: Finding,
+    },
+    /// The file could not be scanned (unreadable, vanished, changed while mapped, timed out).
+    Error {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The file was deliberately not scanned (special file, symbolic link, over the size limit).
+    Skipped {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl ScanEvent {
+    /// The file (or directory) the event is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            ScanEvent::Detection { path, .. }
+            | ScanEvent::Error { path, .. }
+            | ScanEvent::Skipped { path, .. } => path,
+        }
+    }
+
+    /// The event's `type` in JSON.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ScanEvent::Detection { .. } => "detection",
+            ScanEvent::Error { .. } => "error",
+            ScanEvent::Skipped { .. } => "skipped",
+        }
+    }
+}
+
+impl Serialize for ScanEvent {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("type", self.kind())?;
+        serialize_path(&mut map, self.path())?;
+        match self {
+            ScanEvent::Detection { finding, .. } => {
+                map.serialize_entry("threat", &finding.threat)?;
+                map.serialize_entry("detector", finding.detector)?;
+                map.serialize_entry("rule", &finding.rule)?;
+                map.serialize_entry("severity", &finding.severity)?;
+                map.serialize_entry("description", &finding.description)?;
+            }
+            ScanEvent::Error { reason, .. } | ScanEvent::Skipped { reason, .. } => {
+                map.serialize_entry("reason", reason)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// Writes `path` (lossy UTF-8) and, when the path is not valid UTF-8, `path_hex` with its exact
+/// bytes, so that no file name is ever misreported.
+fn serialize_path<M: SerializeMap>(map: &mut M, path: &Path) -> Result<(), M::Error> {
+    map.serialize_entry("path", &path.to_string_lossy())?;
+    if path.to_str().is_none() {
+        let hex: String = path
+            .as_os_str()
+            .as_bytes()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        map.serialize_entry("path_hex", &hex)?;
+    }
+    Ok(())
+}
+
+/// The summary as its JSON Lines record: `{"type":"summary", ...totals}`.
+#[derive(serde::Serialize)]
+pub struct SummaryRecord<'a> {
+    /// Always `summary`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The totals.
+    #[serde(flatten)]
+    pub summary: &'a ScanSummary,
+}
+
+/// Totals of a finished scan.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ScanSummary {
+    /// Files whose content was scanned.
+    pub files_scanned: u64,
+    /// Bytes of content scanned.
+    pub bytes_scanned: u64,
+    /// Detection events (a file matching two rules counts twice).
+    pub detections: u64,
+    /// Files with at least one detection.
+    pub infected_files: u64,
+    /// Error events.
+    pub errors: u64,
+    /// Skipped events.
+    pub skipped: u64,
+    /// Wall-clock time of the scan.
+    pub duration_ms: u64,
+}

@@ -1,0 +1,122 @@
+//! `vigil exclusion add|remove|list`: exclusions stored in the state directory, shown together
+//! with the ones the configuration file manages (which the CLI cannot remove).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use clap::{Args, Subcommand};
+use vigil_engine::config::ExclusionConfig;
+
+use super::output::Format;
+use super::{Context, print_line};
+
+/// `vigil exclusion ...`
+#[derive(Subcommand)]
+pub enum ExclusionCommand {
+    /// Add an exclusion (stored in the state directory).
+    Add(ExclusionArgs),
+    /// Remove an exclusion added with `add`.
+    Remove(ExclusionArgs),
+    /// List every exclusion in force.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+/// Exactly one of `--path`, `--extension` or `--name`.
+#[derive(Args)]
+#[group(required = true, multiple = false, id = "kind")]
+pub struct ExclusionArgs {
+    /// An absolute path to a file (or, with --directory, a folder and everything below it).
+    #[arg(long, group = "kind")]
+    path: Option<PathBuf>,
+    /// With --path: the path is a directory.
+    #[arg(long, requires = "path")]
+    directory: bool,
+    /// A file extension such as `iso` or `.iso`.
+    #[arg(long, group = "kind")]
+    extension: Option<String>,
+    /// A glob on file names such as `*.log`.
+    #[arg(long, group = "kind")]
+    name: Option<String>,
+}
+
+impl ExclusionArgs {
+    fn to_config(&self) -> ExclusionConfig {
+        ExclusionConfig {
+            path: self.path.clone(),
+            is_directory: self.directory,
+            extension: self.extension.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
+/// Runs an `exclusion` command.
+pub fn run(context: &Context, command: ExclusionCommand) -> Result<ExitCode> {
+    let state = context.open_state()?;
+    match command {
+        ExclusionCommand::Add(args) => {
+            let exclusion = args.to_config();
+            if state.add_exclusion(&exclusion)? {
+                print_line(&format!("added: {}", describe(&exclusion)));
+            } else {
+                print_line(&format!("already present: {}", describe(&exclusion)));
+            }
+        }
+        ExclusionCommand::Remove(args) => {
+            let exclusion = args.to_config();
+            if !state.remove_exclusion(&exclusion)? {
+                let (config, source) = context.load_config()?;
+                if config.antivirus_engine.exclusions.contains(&exclusion) {
+                    let file = source.map(|p| p.display().to_string()).unwrap_or_default();
+                    bail!(
+                        "{} is managed by the configuration file {file}; remove it there",
+                        describe(&exclusion)
+                    );
+                }
+                bail!("no stored exclusion {}", describe(&exclusion));
+            }
+            print_line(&format!("removed: {}", describe(&exclusion)));
+        }
+        ExclusionCommand::List { format } => {
+            let (config, _) = context.load_config()?;
+            let managed = config
+                .antivirus_engine
+                .exclusions
+                .iter()
+                .map(|e| (e, "managed"));
+            let stored = state.exclusions()?;
+            for (exclusion, source) in managed.chain(stored.iter().map(|e| (e, "user"))) {
+                match format {
+                    Format::Text => print_line(&format!("{:<7} {}", source, describe(exclusion))),
+                    Format::Jsonl => {
+                        let mut value = serde_json::to_value(exclusion)?;
+                        value["source"] = source.into();
+                        print_line(&value.to_string());
+                    }
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `directory /srv`, `extension iso`, `name *.log`...
+fn describe(exclusion: &ExclusionConfig) -> String {
+    if let Some(path) = &exclusion.path {
+        let kind = if exclusion.is_directory {
+            "directory"
+        } else {
+            "file"
+        };
+        format!("{kind} {}", path.display())
+    } else if let Some(extension) = &exclusion.extension {
+        format!("extension {extension}")
+    } else {
+        format!("name {}", exclusion.name.as_deref().unwrap_or_default())
+    }
+}

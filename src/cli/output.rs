@@ -1,0 +1,130 @@
+//! Renders scan results: text for people (with a progress bar on a terminal) or JSON Lines for
+//! machines, written as they arrive.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use vigil_engine::report::SummaryRecord;
+use vigil_engine::{ScanEvent, ScanSink, ScanSummary};
+
+use super::shown;
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Lines for people.
+    Text,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// A sink that prints each event as it comes.
+pub struct Printer {
+    format: Format,
+    verbose: bool,
+    out: Mutex<std::io::Stdout>,
+    progress: Option<ProgressBar>,
+    files: AtomicU64,
+}
+
+impl Printer {
+    /// A printer; the progress bar is shown only for text output on a terminal.
+    pub fn new(format: Format, verbose: bool) -> Self {
+        let progress = (format == Format::Text && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} {elapsed} {bytes} scanned ({binary_bytes_per_sec}) {msg}",
+                )
+                .expect("the template is valid"),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Self {
+            format,
+            verbose,
+            out: Mutex::new(std::io::stdout()),
+            progress,
+            files: AtomicU64::new(0),
+        }
+    }
+
+    fn write(&self, line: &str) {
+        let out = self
+            .out
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let write = || {
+            let mut out = out.lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        };
+        match &self.progress {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
+
+    /// Prints the totals and clears the progress bar.
+    pub fn finish(&self, summary: &ScanSummary) {
+        if let Some(bar) = &self.progress {
+            bar.finish_and_clear();
+        }
+        match self.format {
+            Format::Jsonl => {
+                let record = SummaryRecord {
+                    kind: "summary",
+                    summary,
+                };
+                self.write(&serde_json::to_string(&record).expect("summaries serialize"));
+            }
+            Format::Text => {
+                let seconds = summary.duration_ms as f64 / 1000.0;
+                let megabytes = summary.bytes_scanned as f64 / 1_048_576.0;
+                self.write(&format!(
+                    "Scanned {} files ({megabytes:.1} MiB) in {seconds:.2} s: {} threats in {} files, {} errors, {} skipped",
+                    summary.files_scanned, summary.detections, summary.infected_files, summary.errors, summary.skipped
+                ));
+            }
+        }
+    }
+}
+
+impl ScanSink for Printer {
+    fn event(&self, event: &ScanEvent) {
+        match self.format {
+            Format::Jsonl => self.write(&serde_json::to_string(event).expect("events serialize")),
+            Format::Text => match event {
+                ScanEvent::Detection { path, finding } => self.write(&format!(
+                    "DETECTED {}: {} [{}] (rule {})",
+                    shown(path),
+                    finding.threat,
+                    finding.severity,
+                    finding.rule
+                )),
+                ScanEvent::Error { path, reason } => {
+                    self.write(&format!("ERROR    {}: {reason}", shown(path)))
+                }
+                ScanEvent::Skipped { path, reason } if self.verbose => {
+                    self.write(&format!("SKIPPED  {}: {reason}", shown(path)))
+                }
+                ScanEvent::Skipped { .. } => {}
+            },
+        }
+    }
+
+    fn file_scanned(&self, path: &Path, bytes: u64) {
+        let Some(bar) = &self.progress else { return };
+        bar.inc(bytes);
+        let files = self.files.fetch_add(1, Ordering::Relaxed) + 1;
+        // Formatting a message per file would cost more than small files take to scan.
+        if files % 32 == 1 {
+            bar.set_message(format!("{files} files  {}", shown(path)));
+        }
+    }
+}

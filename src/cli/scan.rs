@@ -1,0 +1,92 @@
+//! `vigil scan quick|full|custom`: builds the engine from the configuration, the stored exclusions
+//! and the rules, runs the scan and maps the outcome to the exit code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use clap::{Args, Subcommand};
+use vigil_engine::detect::Detectors;
+use vigil_engine::detect::yara::{YaraRules, builtin_sources, load_sources};
+use vigil_engine::{Engine, ScanKind, ScanRequest};
+
+use super::Context;
+use super::output::{Format, Printer};
+
+/// `vigil scan ...`
+#[derive(Args)]
+pub struct ScanArgs {
+    #[command(subcommand)]
+    kind: KindArg,
+    #[command(flatten)]
+    options: ScanOptions,
+}
+
+#[derive(Subcommand)]
+enum KindArg {
+    /// The configured high-risk folders (filesystem_scanner.quick_scan_directories).
+    Quick,
+    /// The configured root (filesystem_scanner.full_scan_directory), skipping pseudo file systems.
+    Full,
+    /// The files and folders given.
+    Custom {
+        /// Files or folders to scan.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+}
+
+/// Options shared by every kind of scan.
+#[derive(Args)]
+struct ScanOptions {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
+    format: Format,
+    /// Worker threads. Default: antivirus_engine.maximum_scan_threads, else all cores.
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    /// An extra .yar file or folder of them (repeatable).
+    #[arg(long = "rules", value_name = "PATH", global = true)]
+    rules: Vec<PathBuf>,
+    /// Skip files larger than this many bytes (0: no limit). Overrides antivirus_engine.max_file_size.
+    #[arg(long, value_name = "BYTES", global = true)]
+    max_file_size: Option<u64>,
+    /// Also print skipped files in text output.
+    #[arg(long, short, global = true)]
+    verbose: bool,
+}
+
+/// Runs a scan; exit code 0 when nothing was found, 1 when threats were.
+pub fn run(context: &Context, args: ScanArgs) -> Result<ExitCode> {
+    let (mut config, _) = context.load_config()?;
+    let options = args.options;
+    if let Some(limit) = options.max_file_size {
+        config.antivirus_engine.max_file_size = limit;
+    }
+    let threads = options.threads.unwrap_or_else(|| config.scan_threads());
+    anyhow::ensure!(threads > 0, "--threads must be at least 1");
+
+    let mut sources = builtin_sources();
+    for path in &options.rules {
+        sources.extend(load_sources(path)?);
+    }
+    let yara = YaraRules::compile(&sources)?;
+    let stored = context.open_state()?.exclusions()?;
+    let engine = Engine::new(config, &stored, Detectors { yara })?;
+
+    let kind = match args.kind {
+        KindArg::Quick => ScanKind::Quick,
+        KindArg::Full => ScanKind::Full,
+        KindArg::Custom { paths } => ScanKind::Custom(paths),
+    };
+    let printer = Printer::new(options.format, options.verbose);
+    let summary = engine
+        .scan(&ScanRequest { kind, threads }, &printer)
+        .context("scan not started")?;
+    printer.finish(&summary);
+    Ok(if summary.detections > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,62 @@
+//! `vigil`: the command-line front end of the Vigil scanning engine.
+//!
+//! Parses arguments, builds the engine, renders results and maps outcomes to exit codes
+//! (as ClamAV's: 0 nothing found, 1 threats found, 2 error). All behaviour lives in `vigil-engine`.
+
+mod cli;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Vigil: a multithreaded malware scanner with YARA-X rules.
+#[derive(Parser)]
+#[command(name = "vigil", version, about)]
+struct Args {
+    /// Configuration file (TOML). Default: /etc/vigil/vigil.toml when it exists.
+    #[arg(long, global = true, env = "VIGIL_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// State directory (exclusions, later definitions and quarantine).
+    /// Default: /var/lib/vigil as root, else $XDG_DATA_HOME/vigil.
+    #[arg(long, global = true, env = "VIGIL_STATE_DIR", value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Scan files for threats.
+    Scan(cli::scan::ScanArgs),
+    /// Show the effective configuration.
+    Config {
+        #[command(subcommand)]
+        command: cli::config::ConfigCommand,
+    },
+    /// Manage exclusions stored in the state directory.
+    Exclusion {
+        #[command(subcommand)]
+        command: cli::exclusion::ExclusionCommand,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let context = cli::Context {
+        config_path: args.config,
+        state_dir: args.state_dir,
+    };
+    let outcome = match args.command {
+        Command::Scan(scan) => cli::scan::run(&context, scan),
+        Command::Config { command } => cli::config::run(&context, command),
+        Command::Exclusion { command } => cli::exclusion::run(&context, command),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("vigil: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

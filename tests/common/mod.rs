@@ -1,0 +1,165 @@
+//! Helpers shared by the end-to-end tests: a sandbox folder with its own state dir and
+//! configuration, and a runner for the real `vigil` binary that parses its JSON Lines output.
+#![allow(dead_code)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The EICAR test string, assembled at run time so no source file holds it whole.
+pub fn eicar() -> Vec<u8> {
+    let mut bytes = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-".to_vec();
+    bytes.extend_from_slice(b"ANTIVIRUS-TEST-FILE!$H+H*");
+    bytes
+}
+
+/// A temporary folder holding the corpus, the state dir and the configuration of one test.
+pub struct Sandbox {
+    root: tempfile::TempDir,
+}
+
+impl Sandbox {
+    /// A fresh sandbox, readable by every user (some tests scan as an unprivileged user).
+    pub fn new() -> Self {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        for dir in ["corpus", "state"] {
+            std::fs::create_dir(root.path().join(dir)).unwrap();
+        }
+        std::fs::set_permissions(
+            root.path().join("state"),
+            std::fs::Permissions::from_mode(0o777),
+        )
+        .unwrap();
+        std::fs::write(root.path().join("vigil.toml"), "").unwrap();
+        Self { root }
+    }
+
+    /// The sandbox's root folder.
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// A path inside the corpus folder.
+    pub fn corpus(&self, relative: &str) -> PathBuf {
+        self.root.path().join("corpus").join(relative)
+    }
+
+    /// Writes a corpus file (creating its folders) and returns its path.
+    pub fn write(&self, relative: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.corpus(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    /// Replaces the configuration file.
+    pub fn configure(&self, toml: &str) {
+        std::fs::write(self.config_path(), toml).unwrap();
+    }
+
+    /// The configuration file the sandbox's commands use.
+    pub fn config_path(&self) -> PathBuf {
+        self.root.path().join("vigil.toml")
+    }
+
+    /// The state dir the sandbox's commands use.
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.path().join("state")
+    }
+
+    /// A `vigil` command bound to this sandbox's state dir and configuration.
+    pub fn vigil(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_vigil"));
+        command
+            .env("VIGIL_STATE_DIR", self.state_dir())
+            .env("VIGIL_CONFIG", self.config_path())
+            .env_remove("VIGIL_FAULT_TRUNCATE_MAPPED");
+        command
+    }
+
+    /// Runs `vigil scan <args> --format jsonl` and parses what it printed.
+    pub fn scan(&self, args: &[&str]) -> Scan {
+        self.run_scan(self.vigil(), args)
+    }
+
+    /// Like [`Sandbox::scan`], with a prepared command (extra environment, another user...).
+    pub fn run_scan(&self, mut command: Command, args: &[&str]) -> Scan {
+        command.arg("scan").args(args).args(["--format", "jsonl"]);
+        Scan::from_output(command.output().unwrap())
+    }
+}
+
+/// What one scan printed.
+#[derive(Debug)]
+pub struct Scan {
+    /// The exit code.
+    pub code: i32,
+    /// Every JSON Lines record, in order.
+    pub records: Vec<Value>,
+    /// Standard error, for assertion messages.
+    pub stderr: String,
+}
+
+impl Scan {
+    fn from_output(output: std::process::Output) -> Self {
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let records = stdout
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}"))
+            })
+            .collect();
+        Self {
+            code: output.status.code().unwrap_or(-1),
+            records,
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Records of one `type`.
+    pub fn of_type(&self, kind: &str) -> Vec<&Value> {
+        self.records.iter().filter(|r| r["type"] == kind).collect()
+    }
+
+    /// Sorted `(path, rule)` pairs of every detection.
+    pub fn detections(&self) -> Vec<(String, String)> {
+        let mut pairs: Vec<_> = self
+            .of_type("detection")
+            .iter()
+            .map(|r| {
+                (
+                    r["path"].as_str().unwrap().to_string(),
+                    r["rule"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        pairs.sort();
+        pairs
+    }
+
+    /// The `reason` of the error or skipped record about `path`, if any.
+    pub fn reason(&self, kind: &str, path: &Path) -> Option<String> {
+        self.of_type(kind)
+            .iter()
+            .find(|r| r["path"] == path.to_str().unwrap())
+            .map(|r| r["reason"].as_str().unwrap().to_string())
+    }
+
+    /// The closing summary record.
+    pub fn summary(&self) -> &Value {
+        let last = self.records.last().expect("a scan prints a summary");
+        assert_eq!(last["type"], "summary", "the summary comes last");
+        last
+    }
+
+    /// Whether any record names a path under `dir`.
+    pub fn mentions_under(&self, dir: &Path) -> bool {
+        self.records
+            .iter()
+            .filter_map(|r| r["path"].as_str())
+            .any(|p| Path::new(p).starts_with(dir))
+    }
+}

