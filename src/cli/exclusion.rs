@@ -28,19 +28,19 @@ pub enum ExclusionCommand {
 
 /// Exactly one of `--path`, `--extension` or `--name`.
 #[derive(Args)]
-#[group(required = true, multiple = false, id = "kind")]
+#[command(group(clap::ArgGroup::new("kind").required(true).args(["path", "extension", "name"])))]
 pub struct ExclusionArgs {
     /// An absolute path to a file (or, with --directory, a folder and everything below it).
-    #[arg(long, group = "kind")]
+    #[arg(long)]
     path: Option<PathBuf>,
     /// With --path: the path is a directory.
     #[arg(long, requires = "path")]
     directory: bool,
     /// A file extension such as `iso` or `.iso`.
-    #[arg(long, group = "kind")]
+    #[arg(long)]
     extension: Option<String>,
     /// A glob on file names such as `*.log`.
-    #[arg(long, group = "kind")]
+    #[arg(long)]
     name: Option<String>,
 }
 
