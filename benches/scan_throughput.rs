@@ -1,1 +1,230 @@
-fn main() {}
+//! Scan throughput against the read limit and against `yr` (yara-x-cli), measured in one run.
+//!
+//! Cases alternate round by round (read limit, vigil, yr, read limit, ...) so that drift on a
+//! shared machine hits them alike; medians are reported with CPU time (CPU about threads x wall
+//! means every thread really ran), and results are stated as ratios within this run.
+//!
+//! Environment: `VIGIL_BENCH_SCALE` (corpus size, 1.0 = about 1 GiB), `VIGIL_BENCH_ROUNDS` (5),
+//! `VIGIL_BENCH_THREADS` (all cores).
+
+mod corpus;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Wall time, CPU time (user + system) and peak resident memory of one measured run.
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    wall: Duration,
+    cpu: Duration,
+    peak_rss_kib: i64,
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn cpu_of(usage: &libc::rusage) -> Duration {
+    let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
+}
+
+/// Runs a command to completion with its output discarded, measuring it with `wait4`.
+#[allow(clippy::zombie_processes)] // reaped by wait4, which also returns its resource usage
+fn measure_command(command: &mut Command) -> (Sample, i32) {
+    let started = Instant::now();
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("command starts");
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4 failed");
+    let sample = Sample {
+        wall: started.elapsed(),
+        cpu: cpu_of(&usage),
+        peak_rss_kib: usage.ru_maxrss,
+    };
+    (sample, libc::WEXITSTATUS(status))
+}
+
+/// The read limit: walk in parallel with `threads` threads and read every byte of every file
+/// (small files into a reused buffer, large ones in 1 MiB chunks), in this process.
+fn read_limit(root: &Path, threads: usize) -> (Sample, u64) {
+    let self_usage = || {
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+        usage
+    };
+    let before = self_usage();
+    let started = Instant::now();
+    let total = std::sync::atomic::AtomicU64::new(0);
+    ignore::WalkBuilder::new(root)
+        .standard_filters(false)
+        .threads(threads)
+        .build_parallel()
+        .run(|| {
+            let total = &total;
+            let mut buffer = vec![0u8; 1 << 20];
+            Box::new(move |entry| {
+                let entry = entry.unwrap();
+                if entry.file_type().is_some_and(|t| t.is_file()) {
+                    let mut file = std::fs::File::open(entry.path()).unwrap();
+                    let mut bytes = 0;
+                    loop {
+                        let n = file.read(&mut buffer).unwrap();
+                        if n == 0 {
+                            break;
+                        }
+                        bytes += n as u64;
+                    }
+                    total.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+                }
+                ignore::WalkState::Continue
+            })
+        });
+    let wall = started.elapsed();
+    let after = self_usage();
+    let sample = Sample {
+        wall,
+        cpu: cpu_of(&after).saturating_sub(cpu_of(&before)),
+        peak_rss_kib: 0,
+    };
+    (sample, total.into_inner())
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| Path::new(dir).join(name))
+        .find(|path| path.is_file())
+}
+
+fn median(samples: &[Sample]) -> Sample {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by_key(|s| s.wall);
+    sorted[sorted.len() / 2]
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else is accepted.
+    let scale: f64 = env_or("VIGIL_BENCH_SCALE", 1.0);
+    let rounds: usize = env_or("VIGIL_BENCH_ROUNDS", 5);
+    let threads: usize = env_or(
+        "VIGIL_BENCH_THREADS",
+        std::thread::available_parallelism().map_or(2, |n| n.get()),
+    );
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| manifest.join("target"), PathBuf::from);
+    let started = Instant::now();
+    let root = corpus::generate(&target, scale);
+    println!(
+        "corpus {} ready in {:.1?}",
+        root.display(),
+        started.elapsed()
+    );
+
+    let vigil = env!("CARGO_BIN_EXE_vigil");
+    let state = tempfile::tempdir().unwrap();
+    let empty_config = state.path().join("vigil.toml");
+    std::fs::write(&empty_config, "").unwrap();
+    let vigil_scan = |target: &Path| {
+        let mut command = Command::new(vigil);
+        command
+            .args(["scan", "custom"])
+            .arg(target)
+            .args(["--format", "jsonl", "--threads", &threads.to_string()])
+            .env("VIGIL_STATE_DIR", state.path())
+            .env("VIGIL_CONFIG", &empty_config);
+        command
+    };
+    let yr = find_on_path("yr");
+    let yr_scan = |yr: &Path| {
+        let mut command = Command::new(yr);
+        command
+            .args(["scan", "--recursive", "--threads", &threads.to_string()])
+            .arg(manifest.join("signatures"))
+            .arg(&root);
+        command
+    };
+
+    // Warm the page cache so every case reads from memory.
+    let (_, bytes) = read_limit(&root, threads);
+    println!(
+        "{} threads, {rounds} rounds, {:.0} MiB; yr: {}",
+        threads,
+        bytes as f64 / 1_048_576.0,
+        yr.as_ref()
+            .map_or("not installed (cargo install yara-x-cli)".into(), |p| p
+                .display()
+                .to_string())
+    );
+
+    let (mut reads, mut scans, mut yrs) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        reads.push(read_limit(&root, threads).0);
+        let (sample, code) = measure_command(&mut vigil_scan(&root));
+        assert_eq!(code, 0, "the corpus is clean; vigil exited {code}");
+        scans.push(sample);
+        if let Some(yr) = &yr {
+            let (sample, code) = measure_command(&mut yr_scan(yr));
+            assert_eq!(code, 0, "yr exited {code}");
+            yrs.push(sample);
+        }
+        println!(
+            "round {round}: read {:.3?}  vigil {:.3?}{}",
+            reads[round].wall,
+            scans[round].wall,
+            yrs.last()
+                .map_or(String::new(), |s| format!("  yr {:.3?}", s.wall))
+        );
+    }
+
+    let (read, scan) = (median(&reads), median(&scans));
+    let mib_per_s = |s: Sample| bytes as f64 / 1_048_576.0 / s.wall.as_secs_f64();
+    println!("\nmedians (wall, cpu, throughput):");
+    println!(
+        "  (a) read limit   {:>9.3?} cpu {:>9.3?}  {:>7.0} MiB/s",
+        read.wall,
+        read.cpu,
+        mib_per_s(read)
+    );
+    println!(
+        "  (b) vigil scan   {:>9.3?} cpu {:>9.3?}  {:>7.0} MiB/s",
+        scan.wall,
+        scan.cpu,
+        mib_per_s(scan)
+    );
+    let scan_vs_read = scan.wall.as_secs_f64() / read.wall.as_secs_f64();
+    println!("ratio vigil / read limit: {scan_vs_read:.2}x (target <= 1.5x)");
+    if !yrs.is_empty() {
+        let yr = median(&yrs);
+        println!(
+            "  (c) yr scan      {:>9.3?} cpu {:>9.3?}  {:>7.0} MiB/s",
+            yr.wall,
+            yr.cpu,
+            mib_per_s(yr)
+        );
+        let scan_vs_yr = scan.wall.as_secs_f64() / yr.wall.as_secs_f64();
+        println!("ratio vigil / yr: {scan_vs_yr:.2}x (target <= 1.0x)");
+    }
+
+    let (half, _) = measure_command(&mut vigil_scan(&root.join("part0")));
+    let (whole, _) = measure_command(&mut vigil_scan(&root));
+    println!(
+        "peak RSS of vigil: half corpus {} KiB, whole corpus {} KiB (ratio {:.2}; flat means memory does not grow with the corpus)",
+        half.peak_rss_kib,
+        whole.peak_rss_kib,
+        whole.peak_rss_kib as f64 / half.peak_rss_kib as f64
+    );
+}

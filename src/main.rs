@@ -17,7 +17,7 @@ struct Args {
     /// Configuration file (TOML). Default: /etc/vigil/vigil.toml when it exists.
     #[arg(long, global = true, env = "VIGIL_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
-    /// State directory (exclusions, later definitions and quarantine).
+    /// State directory (exclusions, threat history, quarantine vault).
     /// Default: /var/lib/vigil as root, else $XDG_DATA_HOME/vigil.
     #[arg(long, global = true, env = "VIGIL_STATE_DIR", value_name = "DIR")]
     state_dir: Option<PathBuf>,
@@ -39,6 +39,16 @@ enum Command {
         #[command(subcommand)]
         command: cli::exclusion::ExclusionCommand,
     },
+    /// The threat history and allowed threats.
+    Threat {
+        #[command(subcommand)]
+        command: cli::threat::ThreatCommand,
+    },
+    /// The quarantine vault: list, restore, remove.
+    Quarantine {
+        #[command(subcommand)]
+        command: cli::quarantine::QuarantineCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -51,6 +61,8 @@ fn main() -> ExitCode {
         Command::Scan(scan) => cli::scan::run(&context, scan),
         Command::Config { command } => cli::config::run(&context, command),
         Command::Exclusion { command } => cli::exclusion::run(&context, command),
+        Command::Threat { command } => cli::threat::run(&context, command),
+        Command::Quarantine { command } => cli::quarantine::run(&context, command),
     };
     match outcome {
         Ok(code) => code,

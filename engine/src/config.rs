@@ -34,6 +34,24 @@ pub struct AntivirusEngine {
     pub mmap_threshold: u64,
     /// Paths, extensions and file-name globs that are never scanned.
     pub exclusions: Vec<ExclusionConfig>,
+    /// What happens to a detected file: `report` it, or move it into the `quarantine`.
+    pub threat_action: ThreatAction,
+    /// Seconds during which a file restored from quarantine (by content digest) is not detected
+    /// again; 0 turns the exclusion off.
+    pub threat_restoration_exclusion_time: u64,
+    /// Threat names whose detections are recorded as allowed, not reported or quarantined.
+    pub allowed_threats: Vec<String>,
+}
+
+/// What a scan does with a detected file.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ThreatAction {
+    /// Report it only.
+    #[default]
+    Report,
+    /// Move it into the quarantine vault.
+    Quarantine,
 }
 
 impl Default for AntivirusEngine {
@@ -44,6 +62,9 @@ impl Default for AntivirusEngine {
             scan_timeout: 60,
             mmap_threshold: 1024 * 1024,
             exclusions: Vec::new(),
+            threat_action: ThreatAction::Report,
+            threat_restoration_exclusion_time: 3600,
+            allowed_threats: Vec::new(),
         }
     }
 }

@@ -44,6 +44,9 @@ pub enum EngineError {
         /// What failed.
         message: String,
     },
+    /// A quarantine operation was refused or failed; the message names the file or entry.
+    #[error("{0}")]
+    Quarantine(String),
     /// An I/O operation failed outside of scanning a file.
     #[error("{context}: {source}")]
     Io {

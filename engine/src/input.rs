@@ -104,12 +104,19 @@ impl FileReader {
 }
 
 /// Opens read-only with `O_NONBLOCK` (a FIFO swapped in after the walk cannot block us),
-/// `O_NOFOLLOW` (a link swapped in is not followed) and `O_NOCTTY`.
-fn open_without_blocking(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY)
-        .open(path)
+/// `O_NOFOLLOW` (a link swapped in is not followed), `O_NOCTTY`, and `O_NOATIME` where permitted
+/// (the owner or root), so scanning does not disturb access times that forensics rely on.
+pub fn open_without_blocking(path: &Path) -> io::Result<File> {
+    let open = |extra: libc::c_int| {
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY | extra)
+            .open(path)
+    };
+    match open(libc::O_NOATIME) {
+        Err(err) if err.raw_os_error() == Some(libc::EPERM) => open(0),
+        other => other,
+    }
 }
 
 fn open_failure(err: &io::Error) -> Unscannable {

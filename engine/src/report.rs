@@ -55,6 +55,23 @@ pub enum ScanEvent {
         /// Why.
         reason: String,
     },
+    /// A detection that is not reported as a threat: an allowed threat, or a file restored from
+    /// quarantine within the restoration exclusion time.
+    Allowed {
+        /// The file.
+        path: PathBuf,
+        /// What was found.
+        finding: Finding,
+        /// Why it is allowed.
+        reason: String,
+    },
+    /// A detected file was moved into the quarantine vault.
+    Quarantined {
+        /// Where the file was.
+        path: PathBuf,
+        /// The vault entry (for `vigil quarantine restore ID`).
+        id: String,
+    },
 }
 
 impl ScanEvent {
@@ -63,7 +80,9 @@ impl ScanEvent {
         match self {
             ScanEvent::Detection { path, .. }
             | ScanEvent::Error { path, .. }
-            | ScanEvent::Skipped { path, .. } => path,
+            | ScanEvent::Skipped { path, .. }
+            | ScanEvent::Allowed { path, .. }
+            | ScanEvent::Quarantined { path, .. } => path,
         }
     }
 
@@ -73,6 +92,8 @@ impl ScanEvent {
             ScanEvent::Detection { .. } => "detection",
             ScanEvent::Error { .. } => "error",
             ScanEvent::Skipped { .. } => "skipped",
+            ScanEvent::Allowed { .. } => "allowed",
+            ScanEvent::Quarantined { .. } => "quarantined",
         }
     }
 }
@@ -83,19 +104,28 @@ impl Serialize for ScanEvent {
         map.serialize_entry("type", self.kind())?;
         serialize_path(&mut map, self.path())?;
         match self {
-            ScanEvent::Detection { finding, .. } => {
-                map.serialize_entry("threat", &finding.threat)?;
-                map.serialize_entry("detector", finding.detector)?;
-                map.serialize_entry("rule", &finding.rule)?;
-                map.serialize_entry("severity", &finding.severity)?;
-                map.serialize_entry("description", &finding.description)?;
+            ScanEvent::Detection { finding, .. } => serialize_finding(&mut map, finding)?,
+            ScanEvent::Allowed {
+                finding, reason, ..
+            } => {
+                serialize_finding(&mut map, finding)?;
+                map.serialize_entry("reason", reason)?;
             }
+            ScanEvent::Quarantined { id, .. } => map.serialize_entry("id", id)?,
             ScanEvent::Error { reason, .. } | ScanEvent::Skipped { reason, .. } => {
                 map.serialize_entry("reason", reason)?;
             }
         }
         map.end()
     }
+}
+
+fn serialize_finding<M: SerializeMap>(map: &mut M, finding: &Finding) -> Result<(), M::Error> {
+    map.serialize_entry("threat", &finding.threat)?;
+    map.serialize_entry("detector", finding.detector)?;
+    map.serialize_entry("rule", &finding.rule)?;
+    map.serialize_entry("severity", &finding.severity)?;
+    map.serialize_entry("description", &finding.description)
 }
 
 /// Writes `path` (lossy UTF-8) and, when the path is not valid UTF-8, `path_hex` with its exact
@@ -125,6 +155,11 @@ pub struct SummaryRecord<'a> {
     pub summary: &'a ScanSummary,
 }
 
+/// Serializes a path as (lossy) UTF-8 text, for records that are shown, not acted upon.
+pub fn serialize_lossy_path<S: Serializer>(path: &Path, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&path.to_string_lossy())
+}
+
 /// Totals of a finished scan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ScanSummary {
@@ -140,6 +175,10 @@ pub struct ScanSummary {
     pub errors: u64,
     /// Skipped events.
     pub skipped: u64,
+    /// Detections not reported as threats (allowed threats, restoration exclusions).
+    pub allowed: u64,
+    /// Files moved into quarantine.
+    pub quarantined: u64,
     /// Wall-clock time of the scan.
     pub duration_ms: u64,
 }

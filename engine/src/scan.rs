@@ -1,18 +1,22 @@
 //! The engine and its scan pipeline: plan the targets, walk them in parallel, and let a pool of
 //! workers read, detect and report each file while the walk goes on.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, ExclusionConfig};
+use crate::config::{Config, ThreatAction};
+use crate::decide::{Decider, Verdict};
 use crate::detect::Detectors;
 use crate::discover;
 use crate::error::EngineError;
 use crate::exclusions::Exclusions;
 use crate::input::{FileReader, Unscannable};
-use crate::report::{ScanEvent, ScanSink, ScanSummary};
+use crate::quarantine::Vault;
+use crate::report::{Finding, ScanEvent, ScanSink, ScanSummary};
 use crate::sigbus;
+use crate::state::{State, unix_now};
 pub use crate::targets::ScanKind;
 
 /// How many discovered paths may wait for a worker; bounds memory on huge trees.
@@ -27,33 +31,49 @@ pub struct ScanRequest {
     pub threads: usize,
 }
 
-/// A configured engine: compiled detectors, exclusions and limits, ready to run scans.
+/// A configured engine: compiled detectors, exclusions, decision rules and limits, ready to run
+/// scans.
 pub struct Engine {
     config: Config,
     exclusions: Exclusions,
     detectors: Detectors,
+    decider: Decider,
+    state: Arc<State>,
+    /// Present when detected files are quarantined.
+    vault: Option<Vault>,
     truncate_mapped_for_test: bool,
 }
 
 impl Engine {
-    /// Builds an engine from the configuration, the exclusions stored in the state dir, and the
-    /// compiled detectors.
+    /// Builds an engine from the configuration, the compiled detectors, and the state dir (stored
+    /// exclusions, allowed threats, recent restores, the vault).
     pub fn new(
         config: Config,
-        stored_exclusions: &[ExclusionConfig],
         detectors: Detectors,
+        state: Arc<State>,
     ) -> Result<Self, EngineError> {
-        let exclusions = Exclusions::new(
-            config
-                .antivirus_engine
-                .exclusions
-                .iter()
-                .chain(stored_exclusions),
-        )?;
+        let engine = &config.antivirus_engine;
+        let stored_exclusions = state.exclusions()?;
+        let exclusions = Exclusions::new(engine.exclusions.iter().chain(&stored_exclusions))?;
+        let exclusion_time = engine.threat_restoration_exclusion_time;
+        let restored = state.restored_since(unix_now() - exclusion_time as i64)?;
+        let allowed = engine
+            .allowed_threats
+            .iter()
+            .cloned()
+            .chain(state.allowed_threats()?);
+        let decider = Decider::new(allowed, restored, exclusion_time);
+        let vault = match engine.threat_action {
+            ThreatAction::Quarantine => Some(Vault::open(state.clone())?),
+            ThreatAction::Report => None,
+        };
         Ok(Self {
             config,
             exclusions,
             detectors,
+            decider,
+            state,
+            vault,
             truncate_mapped_for_test: std::env::var_os("VIGIL_FAULT_TRUNCATE_MAPPED").is_some(),
         })
     }
@@ -125,18 +145,17 @@ impl Engine {
             .detectors
             .worker(Duration::from_secs(engine.scan_timeout));
         let mut findings = Vec::new();
+        let wants_digest = self.decider.wants_digest();
         for path in paths {
-            let outcome = reader.with_contents(&path, |bytes| detector.scan(bytes, &mut findings));
-            let infected = !findings.is_empty();
-            for finding in findings.drain(..) {
-                report(ScanEvent::Detection {
-                    path: path.clone(),
-                    finding,
-                });
-            }
-            if infected {
-                counters.infected_files.fetch_add(1, Ordering::Relaxed);
-            }
+            let mut digest = None;
+            let outcome = reader.with_contents(&path, |bytes| {
+                let result = detector.scan(bytes, &mut findings);
+                if wants_digest && !findings.is_empty() {
+                    digest = Some(blake3::hash(bytes).to_hex().to_string());
+                }
+                result
+            });
+            self.decide_and_act(&path, &mut findings, digest.as_deref(), report, counters);
             let problem = match outcome {
                 Ok((bytes, result)) => {
                     counters.files_scanned.fetch_add(1, Ordering::Relaxed);
@@ -153,6 +172,80 @@ impl Engine {
             }
         }
     }
+
+    /// Reports each finding as a threat or as allowed, records it in the threat history, and
+    /// quarantines the file when that is the configured action and a threat remains.
+    fn decide_and_act(
+        &self,
+        path: &Path,
+        findings: &mut Vec<Finding>,
+        digest: Option<&str>,
+        report: &(dyn Fn(ScanEvent) + Sync),
+        counters: &Counters,
+    ) {
+        if findings.is_empty() {
+            return;
+        }
+        let now = unix_now();
+        let mut threats: Vec<String> = Vec::new();
+        for finding in findings.drain(..) {
+            let (action, detail, event) = match self.decider.verdict(&finding, digest, now) {
+                Verdict::Threat => {
+                    threats.push(finding.threat.clone());
+                    (
+                        "detected",
+                        None,
+                        ScanEvent::Detection {
+                            path: path.to_path_buf(),
+                            finding,
+                        },
+                    )
+                }
+                Verdict::Allowed(reason) => (
+                    "allowed",
+                    Some(reason.clone()),
+                    ScanEvent::Allowed {
+                        path: path.to_path_buf(),
+                        finding,
+                        reason,
+                    },
+                ),
+            };
+            let threat = match &event {
+                ScanEvent::Detection { finding, .. } | ScanEvent::Allowed { finding, .. } => {
+                    &finding.threat
+                }
+                _ => unreachable!("only detections and allowed findings are built here"),
+            };
+            if let Err(err) = self
+                .state
+                .record(action, path, threat, None, detail.as_deref())
+            {
+                report(ScanEvent::Error {
+                    path: path.to_path_buf(),
+                    reason: format!("cannot record in the threat history: {err}"),
+                });
+            }
+            report(event);
+        }
+        if threats.is_empty() {
+            return;
+        }
+        counters.infected_files.fetch_add(1, Ordering::Relaxed);
+        let Some(vault) = &self.vault else { return };
+        threats.sort();
+        threats.dedup();
+        match vault.quarantine(path, &threats) {
+            Ok(entry) => report(ScanEvent::Quarantined {
+                path: path.to_path_buf(),
+                id: entry.id,
+            }),
+            Err(err) => report(ScanEvent::Error {
+                path: path.to_path_buf(),
+                reason: format!("quarantine failed: {err}"),
+            }),
+        }
+    }
 }
 
 /// Running totals, updated from every thread.
@@ -164,6 +257,8 @@ struct Counters {
     infected_files: AtomicU64,
     errors: AtomicU64,
     skipped: AtomicU64,
+    allowed: AtomicU64,
+    quarantined: AtomicU64,
 }
 
 impl Counters {
@@ -172,6 +267,8 @@ impl Counters {
             ScanEvent::Detection { .. } => &self.detections,
             ScanEvent::Error { .. } => &self.errors,
             ScanEvent::Skipped { .. } => &self.skipped,
+            ScanEvent::Allowed { .. } => &self.allowed,
+            ScanEvent::Quarantined { .. } => &self.quarantined,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -184,6 +281,8 @@ impl Counters {
             infected_files: self.infected_files.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
             skipped: self.skipped.load(Ordering::Relaxed),
+            allowed: self.allowed.load(Ordering::Relaxed),
+            quarantined: self.quarantined.load(Ordering::Relaxed),
             duration_ms: 0,
         }
     }

@@ -8,23 +8,59 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
+use std::sync::{Mutex, MutexGuard};
+
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::config::ExclusionConfig;
 use crate::error::EngineError;
 
 /// The schema, applied in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &["CREATE TABLE exclusions (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE exclusions (
         kind TEXT NOT NULL CHECK (kind IN ('file', 'directory', 'extension', 'name')),
         value BLOB NOT NULL,
         added_at INTEGER NOT NULL,
         PRIMARY KEY (kind, value)
-    );"];
+    );",
+    "CREATE TABLE quarantine (
+        id TEXT PRIMARY KEY,
+        status TEXT NOT NULL CHECK (status IN ('storing', 'stored', 'quarantined', 'restoring', 'removing')),
+        original_path BLOB NOT NULL,
+        restore_to BLOB,
+        size INTEGER NOT NULL,
+        mode INTEGER NOT NULL,
+        uid INTEGER NOT NULL,
+        gid INTEGER NOT NULL,
+        atime_ns INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        blake3 TEXT NOT NULL,
+        threats TEXT NOT NULL,
+        detected_at INTEGER NOT NULL,
+        quarantined_at INTEGER NOT NULL
+    );
+    CREATE TABLE threat_history (
+        time INTEGER NOT NULL,
+        action TEXT NOT NULL CHECK (action IN ('detected', 'quarantined', 'restored', 'removed', 'allowed')),
+        path BLOB NOT NULL,
+        threat TEXT NOT NULL,
+        quarantine_id TEXT,
+        detail TEXT
+    );
+    CREATE TABLE restored_files (
+        blake3 TEXT PRIMARY KEY,
+        restored_at INTEGER NOT NULL
+    );
+    CREATE TABLE allowed_threats (
+        name TEXT PRIMARY KEY,
+        added_at INTEGER NOT NULL
+    );",
+];
 
 /// An open state directory.
 pub struct State {
     dir: PathBuf,
-    db: Connection,
+    db: Mutex<Connection>,
 }
 
 impl State {
@@ -61,7 +97,7 @@ impl State {
             .map_err(|err| fail(format!("cannot configure database: {err}")))?;
         let state = Self {
             dir: dir.to_path_buf(),
-            db,
+            db: Mutex::new(db),
         };
         state.migrate()?;
         Ok(state)
@@ -72,9 +108,16 @@ impl State {
         &self.dir
     }
 
+    /// The database connection (one at a time: SQLite serialises writers anyway).
+    pub fn db(&self) -> MutexGuard<'_, Connection> {
+        self.db
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn migrate(&self) -> Result<(), EngineError> {
-        let version: usize = self
-            .db
+        let db = self.db();
+        let version: usize = db
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .map_err(|err| self.error(err))?;
         for (index, migration) in MIGRATIONS.iter().enumerate().skip(version) {
@@ -82,12 +125,13 @@ impl State {
                 "BEGIN IMMEDIATE; {migration} PRAGMA user_version = {}; COMMIT;",
                 index + 1
             );
-            self.db.execute_batch(&sql).map_err(|err| self.error(err))?;
+            db.execute_batch(&sql).map_err(|err| self.error(err))?;
         }
         Ok(())
     }
 
-    fn error(&self, err: rusqlite::Error) -> EngineError {
+    /// Wraps a database error with the state directory it concerns.
+    pub fn error(&self, err: rusqlite::Error) -> EngineError {
         EngineError::State {
             dir: self.dir.clone(),
             message: format!("database: {err}"),
@@ -96,8 +140,8 @@ impl State {
 
     /// The exclusions added with `vigil exclusion add`.
     pub fn exclusions(&self) -> Result<Vec<ExclusionConfig>, EngineError> {
-        let mut statement = self
-            .db
+        let db = self.db();
+        let mut statement = db
             .prepare("SELECT kind, value FROM exclusions ORDER BY added_at, rowid")
             .map_err(|err| self.error(err))?;
         let rows = statement
@@ -117,14 +161,11 @@ impl State {
     pub fn add_exclusion(&self, exclusion: &ExclusionConfig) -> Result<bool, EngineError> {
         exclusion.validate().map_err(EngineError::Exclusion)?;
         let (kind, value) = exclusion_to_row(exclusion);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
         let added = self
-            .db
+            .db()
             .execute(
                 "INSERT OR IGNORE INTO exclusions (kind, value, added_at) VALUES (?1, ?2, ?3)",
-                params![kind, value, now],
+                params![kind, value, unix_now()],
             )
             .map_err(|err| self.error(err))?;
         Ok(added == 1)
@@ -134,7 +175,7 @@ impl State {
     pub fn remove_exclusion(&self, exclusion: &ExclusionConfig) -> Result<bool, EngineError> {
         let (kind, value) = exclusion_to_row(exclusion);
         let found: Option<i64> = self
-            .db
+            .db()
             .query_row(
                 "DELETE FROM exclusions WHERE kind = ?1 AND value = ?2 RETURNING 1",
                 params![kind, value],
@@ -144,6 +185,136 @@ impl State {
             .map_err(|err| self.error(err))?;
         Ok(found.is_some())
     }
+}
+
+/// One line of the threat history.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HistoryEntry {
+    /// Seconds since the Unix epoch.
+    pub time: i64,
+    /// `detected`, `quarantined`, `restored`, `removed` or `allowed`.
+    pub action: String,
+    /// The file concerned.
+    #[serde(serialize_with = "crate::report::serialize_lossy_path")]
+    pub path: PathBuf,
+    /// The threat name.
+    pub threat: String,
+    /// The quarantine entry, for quarantine actions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quarantine_id: Option<String>,
+    /// Why (for `allowed`: allowed threat or restoration exclusion).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl State {
+    /// Threat names allowed with `vigil threat allow`.
+    pub fn allowed_threats(&self) -> Result<Vec<String>, EngineError> {
+        let db = self.db();
+        let mut statement = db
+            .prepare("SELECT name FROM allowed_threats ORDER BY name")
+            .map_err(|err| self.error(err))?;
+        let names = statement
+            .query_map([], |row| row.get(0))
+            .and_then(Iterator::collect)
+            .map_err(|err| self.error(err))?;
+        Ok(names)
+    }
+
+    /// Allows a threat name; returns false if it already was.
+    pub fn allow_threat(&self, name: &str) -> Result<bool, EngineError> {
+        let added = self
+            .db()
+            .execute(
+                "INSERT OR IGNORE INTO allowed_threats (name, added_at) VALUES (?1, ?2)",
+                params![name, unix_now()],
+            )
+            .map_err(|err| self.error(err))?;
+        Ok(added == 1)
+    }
+
+    /// Stops allowing a threat name; returns false if it was not allowed.
+    pub fn disallow_threat(&self, name: &str) -> Result<bool, EngineError> {
+        let removed = self
+            .db()
+            .execute("DELETE FROM allowed_threats WHERE name = ?1", params![name])
+            .map_err(|err| self.error(err))?;
+        Ok(removed == 1)
+    }
+
+    /// Appends a line to the threat history.
+    pub fn record(
+        &self,
+        action: &str,
+        path: &Path,
+        threat: &str,
+        quarantine_id: Option<&str>,
+        detail: Option<&str>,
+    ) -> Result<(), EngineError> {
+        self.db()
+            .execute(
+                "INSERT INTO threat_history (time, action, path, threat, quarantine_id, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    unix_now(),
+                    action,
+                    path.as_os_str().as_bytes(),
+                    threat,
+                    quarantine_id,
+                    detail
+                ],
+            )
+            .map_err(|err| self.error(err))?;
+        Ok(())
+    }
+
+    /// The whole threat history, oldest first.
+    pub fn history(&self) -> Result<Vec<HistoryEntry>, EngineError> {
+        let db = self.db();
+        let mut statement = db
+            .prepare(
+                "SELECT time, action, path, threat, quarantine_id, detail FROM threat_history ORDER BY rowid",
+            )
+            .map_err(|err| self.error(err))?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok(HistoryEntry {
+                    time: row.get(0)?,
+                    action: row.get(1)?,
+                    path: PathBuf::from(std::ffi::OsString::from_vec(row.get(2)?)),
+                    threat: row.get(3)?,
+                    quarantine_id: row.get(4)?,
+                    detail: row.get(5)?,
+                })
+            })
+            .and_then(Iterator::collect)
+            .map_err(|err| self.error(err))?;
+        Ok(rows)
+    }
+
+    /// Digests of files restored from quarantine at or after `since` (Unix seconds): the
+    /// restoration exclusion still covers them.
+    pub fn restored_since(
+        &self,
+        since: i64,
+    ) -> Result<std::collections::HashMap<String, i64>, EngineError> {
+        let db = self.db();
+        let mut statement = db
+            .prepare("SELECT blake3, restored_at FROM restored_files WHERE restored_at >= ?1")
+            .map_err(|err| self.error(err))?;
+        let rows = statement
+            .query_map(params![since], |row| Ok((row.get(0)?, row.get(1)?)))
+            .and_then(Iterator::collect)
+            .map_err(|err| self.error(err))?;
+        Ok(rows)
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// The database form of an exclusion: its kind and its value's exact bytes.

@@ -4,7 +4,9 @@
 pub mod config;
 pub mod exclusion;
 pub mod output;
+pub mod quarantine;
 pub mod scan;
+pub mod threat;
 
 use std::path::{Path, PathBuf};
 

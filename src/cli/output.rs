@@ -87,8 +87,14 @@ impl Printer {
                 let seconds = summary.duration_ms as f64 / 1000.0;
                 let megabytes = summary.bytes_scanned as f64 / 1_048_576.0;
                 self.write(&format!(
-                    "Scanned {} files ({megabytes:.1} MiB) in {seconds:.2} s: {} threats in {} files, {} errors, {} skipped",
-                    summary.files_scanned, summary.detections, summary.infected_files, summary.errors, summary.skipped
+                    "Scanned {} files ({megabytes:.1} MiB) in {seconds:.2} s: {} threats in {} files, {} quarantined, {} allowed, {} errors, {} skipped",
+                    summary.files_scanned,
+                    summary.detections,
+                    summary.infected_files,
+                    summary.quarantined,
+                    summary.allowed,
+                    summary.errors,
+                    summary.skipped
                 ));
             }
         }
@@ -114,6 +120,19 @@ impl ScanSink for Printer {
                     self.write(&format!("SKIPPED  {}: {reason}", shown(path)))
                 }
                 ScanEvent::Skipped { .. } => {}
+                ScanEvent::Allowed {
+                    path,
+                    finding,
+                    reason,
+                } if self.verbose => self.write(&format!(
+                    "ALLOWED  {}: {} ({reason})",
+                    shown(path),
+                    finding.threat
+                )),
+                ScanEvent::Allowed { .. } => {}
+                ScanEvent::Quarantined { path, id } => {
+                    self.write(&format!("QUARANTINED {} as {id}", shown(path)))
+                }
             },
         }
     }

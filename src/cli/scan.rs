@@ -3,9 +3,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
+use vigil_engine::config::ThreatAction;
 use vigil_engine::detect::Detectors;
 use vigil_engine::detect::yara::{YaraRules, builtin_sources, load_sources};
 use vigil_engine::{Engine, ScanKind, ScanRequest};
@@ -51,15 +53,32 @@ struct ScanOptions {
     /// Skip files larger than this many bytes (0: no limit). Overrides antivirus_engine.max_file_size.
     #[arg(long, value_name = "BYTES", global = true)]
     max_file_size: Option<u64>,
-    /// Also print skipped files in text output.
+    /// What to do with detected files. Overrides antivirus_engine.threat_action.
+    #[arg(long, value_enum, global = true)]
+    action: Option<ActionArg>,
+    /// Also print skipped files and allowed detections in text output.
     #[arg(long, short, global = true)]
     verbose: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ActionArg {
+    /// Report detected files only.
+    Report,
+    /// Move detected files into the quarantine vault.
+    Quarantine,
 }
 
 /// Runs a scan; exit code 0 when nothing was found, 1 when threats were.
 pub fn run(context: &Context, args: ScanArgs) -> Result<ExitCode> {
     let (mut config, _) = context.load_config()?;
     let options = args.options;
+    if let Some(action) = options.action {
+        config.antivirus_engine.threat_action = match action {
+            ActionArg::Report => ThreatAction::Report,
+            ActionArg::Quarantine => ThreatAction::Quarantine,
+        };
+    }
     if let Some(limit) = options.max_file_size {
         config.antivirus_engine.max_file_size = limit;
     }
@@ -71,8 +90,8 @@ pub fn run(context: &Context, args: ScanArgs) -> Result<ExitCode> {
         sources.extend(load_sources(path)?);
     }
     let yara = YaraRules::compile(&sources)?;
-    let stored = context.open_state()?.exclusions()?;
-    let engine = Engine::new(config, &stored, Detectors { yara })?;
+    let state = Arc::new(context.open_state()?);
+    let engine = Engine::new(config, Detectors { yara }, state)?;
 
     let kind = match args.kind {
         KindArg::Quick => ScanKind::Quick,

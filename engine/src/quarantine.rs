@@ -1,0 +1,758 @@
+//! The quarantine vault: detected files moved out of harm's way, and given back on request.
+//!
+//! Layout under the state dir: `quarantine/` (0700) holds `vault.key` (32 random bytes, 0600) and
+//! one `<id>.qv` file (0600) per entry: a magic header followed by the file's content XORed with a
+//! keystream (BLAKE3 in keyed XOF mode, key = the vault key, input = the entry id). The point is not
+//! secrecy (the key sits beside the files) but that a vault file can neither be executed nor be
+//! detected again by this or any other scanner. Metadata lives in the state database.
+//!
+//! Every operation is a sequence of durable steps recorded in the entry's `status`, so a crash at
+//! any point is repaired by [`Vault::open`] and a user's file is never lost:
+//!
+//! * quarantine: row `storing` → vault copy written, fsync'd, renamed → row `stored` (digest) →
+//!   original unlinked → row `quarantined`. The original is removed only after its vault copy and
+//!   its row are durable.
+//! * restore: row `restoring` (with the target) → decrypted into a temporary file beside the
+//!   target and verified → renamed (or linked, without `--force`) into place → vault copy
+//!   unlinked → row deleted.
+//! * remove: row `removing` → vault copy unlinked → row deleted.
+
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use rusqlite::{OptionalExtension, params};
+
+use crate::error::EngineError;
+use crate::fault;
+use crate::input::open_without_blocking;
+use crate::state::{State, unix_now};
+
+/// First bytes of every vault file: not an executable or script header of any kind.
+const MAGIC: &[u8; 8] = b"VIGILQ1\0";
+const CHUNK: usize = 256 * 1024;
+
+/// One quarantined file, as recorded in the database.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct QuarantineEntry {
+    /// The id users pass to `restore` and `remove`.
+    pub id: String,
+    /// Where the file was (exact bytes; shown lossily).
+    #[serde(serialize_with = "crate::report::serialize_lossy_path")]
+    pub original_path: PathBuf,
+    /// Size in bytes.
+    pub size: u64,
+    /// Permission bits and file type, as `st_mode`.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Last access, nanoseconds since the Unix epoch.
+    pub atime_ns: i64,
+    /// Last modification, nanoseconds since the Unix epoch.
+    pub mtime_ns: i64,
+    /// BLAKE3 of the content, hex.
+    pub blake3: String,
+    /// Threat names detected in it.
+    pub threats: Vec<String>,
+    /// When it was detected (Unix seconds).
+    pub detected_at: i64,
+    /// When it entered the vault (Unix seconds).
+    pub quarantined_at: i64,
+}
+
+/// The vault of one state directory.
+pub struct Vault {
+    state: Arc<State>,
+    dir: PathBuf,
+    key: [u8; 32],
+}
+
+fn io_error(context: String) -> impl FnOnce(io::Error) -> EngineError {
+    move |source| EngineError::Io { context, source }
+}
+
+fn failure(message: impl Into<String>) -> EngineError {
+    EngineError::Quarantine(message.into())
+}
+
+impl Vault {
+    /// Opens the vault (creating it if needed) and finishes or rolls back any operation a crash
+    /// interrupted.
+    pub fn open(state: Arc<State>) -> Result<Self, EngineError> {
+        let dir = state.dir().join("quarantine");
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(io_error(format!(
+                "cannot create the vault {}",
+                dir.display()
+            )))?;
+        let key = load_or_create_key(&dir.join("vault.key"))?;
+        let vault = Self { state, dir, key };
+        vault.recover()?;
+        Ok(vault)
+    }
+
+    fn vault_file(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.qv"))
+    }
+
+    fn temp_file(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.tmp"))
+    }
+
+    /// Moves a detected file into the vault and returns its entry.
+    pub fn quarantine(
+        &self,
+        path: &Path,
+        threats: &[String],
+    ) -> Result<QuarantineEntry, EngineError> {
+        let mut source = open_without_blocking(path).map_err(io_error(format!(
+            "cannot open {} for quarantine",
+            path.display()
+        )))?;
+        let metadata = source
+            .metadata()
+            .map_err(io_error(format!("cannot stat {}", path.display())))?;
+        if !metadata.is_file() {
+            return Err(failure(format!("{} is not a regular file", path.display())));
+        }
+        let now = unix_now();
+        let mut entry = QuarantineEntry {
+            id: random_id()?,
+            original_path: path.to_path_buf(),
+            size: metadata.len(),
+            mode: metadata.mode(),
+            uid: metadata.uid(),
+            gid: metadata.gid(),
+            atime_ns: metadata.atime() * 1_000_000_000 + metadata.atime_nsec(),
+            mtime_ns: metadata.mtime() * 1_000_000_000 + metadata.mtime_nsec(),
+            blake3: String::new(),
+            threats: threats.to_vec(),
+            detected_at: now,
+            quarantined_at: now,
+        };
+        self.insert_storing(&entry)?;
+        fault::point("quarantine: row storing");
+
+        let temp = self.temp_file(&entry.id);
+        let (digest, size) = self.encrypt_into(&mut source, &temp, &entry.id)?;
+        fault::point("quarantine: vault copy written");
+        let vault_file = self.vault_file(&entry.id);
+        std::fs::rename(&temp, &vault_file)
+            .map_err(io_error(format!("cannot rename {}", temp.display())))?;
+        sync_dir(&self.dir)?;
+        fault::point("quarantine: vault copy renamed");
+
+        entry.blake3 = digest;
+        entry.size = size;
+        self.set_stored(&entry)?;
+        fault::point("quarantine: row stored");
+
+        // Remove the original only if it is still the file we copied.
+        let unchanged = std::fs::symlink_metadata(path).is_ok_and(|now| {
+            now.ino() == metadata.ino() && now.dev() == metadata.dev() && now.len() == size
+        });
+        if unchanged {
+            std::fs::remove_file(path)
+                .map_err(io_error(format!("cannot remove {}", path.display())))?;
+            if let Some(parent) = path.parent() {
+                sync_dir(parent)?;
+            }
+        }
+        fault::point("quarantine: original removed");
+        self.set_status(&entry.id, "quarantined")?;
+        fault::point("quarantine: row quarantined");
+        for threat in threats {
+            self.state
+                .record("quarantined", path, threat, Some(&entry.id), None)?;
+        }
+        if !unchanged {
+            return Err(failure(format!(
+                "{} changed while it was being quarantined; a copy is in the vault as {} and the file was left in place",
+                path.display(),
+                entry.id
+            )));
+        }
+        Ok(entry)
+    }
+
+    /// Streams `source` into `temp` (created 0600, exclusive), encrypted, and fsyncs it. Returns
+    /// the BLAKE3 digest of the plain content and its size.
+    fn encrypt_into(
+        &self,
+        source: &mut File,
+        temp: &Path,
+        id: &str,
+    ) -> Result<(String, u64), EngineError> {
+        let mut out = create_exclusive(temp)?;
+        out.write_all(MAGIC)
+            .map_err(io_error(format!("cannot write {}", temp.display())))?;
+        let mut keystream = self.keystream(id);
+        let mut hasher = blake3::Hasher::new();
+        let mut buffer = vec![0u8; CHUNK];
+        let mut pad = vec![0u8; CHUNK];
+        let mut size = 0u64;
+        loop {
+            let n = source
+                .read(&mut buffer)
+                .map_err(io_error("cannot read the file to quarantine".into()))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buffer[..n]);
+            keystream.fill(&mut pad[..n]);
+            for (byte, key) in buffer[..n].iter_mut().zip(&pad[..n]) {
+                *byte ^= key;
+            }
+            out.write_all(&buffer[..n])
+                .map_err(io_error(format!("cannot write {}", temp.display())))?;
+            size += n as u64;
+        }
+        out.sync_all()
+            .map_err(io_error(format!("cannot fsync {}", temp.display())))?;
+        Ok((hasher.finalize().to_hex().to_string(), size))
+    }
+
+    fn keystream(&self, id: &str) -> blake3::OutputReader {
+        let mut hasher = blake3::Hasher::new_keyed(&self.key);
+        hasher.update(id.as_bytes());
+        hasher.finalize_xof()
+    }
+
+    /// Decrypts an entry into `temp` (created 0600, exclusive), checks its digest, and applies the
+    /// recorded mode, owner and times. The caller renames it into place.
+    fn decrypt_into(&self, entry: &QuarantineEntry, temp: &Path) -> Result<(), EngineError> {
+        let vault_file = self.vault_file(&entry.id);
+        let mut source = File::open(&vault_file)
+            .map_err(io_error(format!("vault entry {} cannot be read", entry.id)))?;
+        let mut magic = [0u8; 8];
+        source
+            .read_exact(&mut magic)
+            .ok()
+            .filter(|_| &magic == MAGIC)
+            .ok_or_else(|| failure(format!("vault entry {} is damaged: bad header", entry.id)))?;
+        let mut out = create_exclusive(temp)?;
+        let result = (|| {
+            let mut keystream = self.keystream(&entry.id);
+            let mut hasher = blake3::Hasher::new();
+            let mut buffer = vec![0u8; CHUNK];
+            let mut pad = vec![0u8; CHUNK];
+            loop {
+                let n = source
+                    .read(&mut buffer)
+                    .map_err(io_error(format!("cannot read vault entry {}", entry.id)))?;
+                if n == 0 {
+                    break;
+                }
+                keystream.fill(&mut pad[..n]);
+                for (byte, key) in buffer[..n].iter_mut().zip(&pad[..n]) {
+                    *byte ^= key;
+                }
+                hasher.update(&buffer[..n]);
+                out.write_all(&buffer[..n])
+                    .map_err(io_error(format!("cannot write {}", temp.display())))?;
+            }
+            if hasher.finalize().to_hex().as_str() != entry.blake3 {
+                return Err(failure(format!(
+                    "vault entry {} does not match its recorded digest (damaged or tampered with); not restored",
+                    entry.id
+                )));
+            }
+            apply_metadata(&out, entry)?;
+            out.sync_all()
+                .map_err(io_error(format!("cannot fsync {}", temp.display())))
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(temp);
+        }
+        result
+    }
+
+    /// Puts an entry back at its original path (or `to`), with its content, mode, owner and times.
+    /// An existing file is replaced only with `force`. Returns where the file was restored.
+    pub fn restore(
+        &self,
+        id: &str,
+        to: Option<&Path>,
+        force: bool,
+    ) -> Result<PathBuf, EngineError> {
+        let entry = self
+            .entry(id)?
+            .ok_or_else(|| failure(format!("no quarantine entry {id}")))?;
+        validate_entry(&entry)?;
+        let target = match to {
+            Some(to) => crate::exclusions::normalize(to),
+            None => entry.original_path.clone(),
+        };
+        let parent = target
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .ok_or_else(|| failure(format!("cannot restore to {}", target.display())))?;
+        if !force && std::fs::symlink_metadata(&target).is_ok() {
+            return Err(failure(format!(
+                "{} already exists; use --force to replace it or --to to restore elsewhere",
+                target.display()
+            )));
+        }
+        let temp = restore_temp(&target, id);
+        // Record the target first, so recovery can clean up the temporary file after a crash.
+        self.set_restoring(id, &target)?;
+        fault::point("restore: row restoring");
+        remove_if_present(&temp)?;
+        if let Err(err) = self.decrypt_into(&entry, &temp) {
+            self.set_status(id, "quarantined")?;
+            return Err(err);
+        }
+        fault::point("restore: temporary written");
+
+        let placed = if force {
+            std::fs::rename(&temp, &target)
+        } else {
+            // link() refuses to replace a file created since the check above.
+            std::fs::hard_link(&temp, &target).and_then(|()| std::fs::remove_file(&temp))
+        };
+        if let Err(err) = placed {
+            let _ = std::fs::remove_file(&temp);
+            self.set_status(id, "quarantined")?;
+            return Err(failure(format!(
+                "cannot restore to {}: {err}",
+                target.display()
+            )));
+        }
+        sync_dir(parent)?;
+        fault::point("restore: file in place");
+        self.finish_restore(&entry, &target)?;
+        Ok(target)
+    }
+
+    /// The last steps of a restore, also run by recovery: drop the vault copy, forget the entry,
+    /// start the restoration exclusion and record the history.
+    fn finish_restore(&self, entry: &QuarantineEntry, target: &Path) -> Result<(), EngineError> {
+        remove_if_present(&self.vault_file(&entry.id))?;
+        sync_dir(&self.dir)?;
+        fault::point("restore: vault copy removed");
+        let mut db = self.state.db();
+        let tx = db.transaction().map_err(|err| self.state.error(err))?;
+        tx.execute("DELETE FROM quarantine WHERE id = ?1", params![entry.id])
+            .and_then(|_| {
+                tx.execute(
+                    "INSERT INTO restored_files (blake3, restored_at) VALUES (?1, ?2)
+                     ON CONFLICT (blake3) DO UPDATE SET restored_at = excluded.restored_at",
+                    params![entry.blake3, unix_now()],
+                )
+            })
+            .map_err(|err| self.state.error(err))?;
+        for threat in &entry.threats {
+            tx.execute(
+                "INSERT INTO threat_history (time, action, path, threat, quarantine_id, detail)
+                 VALUES (?1, 'restored', ?2, ?3, ?4, NULL)",
+                params![unix_now(), target.as_os_str().as_bytes(), threat, entry.id],
+            )
+            .map_err(|err| self.state.error(err))?;
+        }
+        tx.commit().map_err(|err| self.state.error(err))?;
+        fault::point("restore: row deleted");
+        Ok(())
+    }
+
+    /// Deletes an entry and its vault copy for good.
+    pub fn remove(&self, id: &str) -> Result<QuarantineEntry, EngineError> {
+        let entry = self
+            .entry(id)?
+            .ok_or_else(|| failure(format!("no quarantine entry {id}")))?;
+        self.set_status(id, "removing")?;
+        fault::point("remove: row removing");
+        self.finish_remove(&entry)?;
+        Ok(entry)
+    }
+
+    fn finish_remove(&self, entry: &QuarantineEntry) -> Result<(), EngineError> {
+        remove_if_present(&self.vault_file(&entry.id))?;
+        sync_dir(&self.dir)?;
+        fault::point("remove: vault copy removed");
+        let mut db = self.state.db();
+        let tx = db.transaction().map_err(|err| self.state.error(err))?;
+        tx.execute("DELETE FROM quarantine WHERE id = ?1", params![entry.id])
+            .map_err(|err| self.state.error(err))?;
+        for threat in &entry.threats {
+            tx.execute(
+                "INSERT INTO threat_history (time, action, path, threat, quarantine_id, detail)
+                 VALUES (?1, 'removed', ?2, ?3, ?4, NULL)",
+                params![
+                    unix_now(),
+                    entry.original_path.as_os_str().as_bytes(),
+                    threat,
+                    entry.id
+                ],
+            )
+            .map_err(|err| self.state.error(err))?;
+        }
+        tx.commit().map_err(|err| self.state.error(err))
+    }
+
+    /// Every quarantined entry, oldest first.
+    pub fn list(&self) -> Result<Vec<QuarantineEntry>, EngineError> {
+        self.entries("WHERE status = 'quarantined'")
+    }
+
+    fn entry(&self, id: &str) -> Result<Option<QuarantineEntry>, EngineError> {
+        let db = self.state.db();
+        db.query_row(
+            &format!("SELECT {COLUMNS} FROM quarantine WHERE id = ?1 AND status = 'quarantined'"),
+            params![id],
+            entry_from_row,
+        )
+        .optional()
+        .map_err(|err| self.state.error(err))
+    }
+
+    fn entries(&self, filter: &str) -> Result<Vec<QuarantineEntry>, EngineError> {
+        let db = self.state.db();
+        let mut statement = db
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM quarantine {filter} ORDER BY quarantined_at, rowid"
+            ))
+            .map_err(|err| self.state.error(err))?;
+        let entries = statement
+            .query_map([], entry_from_row)
+            .and_then(Iterator::collect)
+            .map_err(|err| self.state.error(err))?;
+        Ok(entries)
+    }
+
+    fn entries_with_status(
+        &self,
+        status: &str,
+    ) -> Result<Vec<(QuarantineEntry, Option<PathBuf>)>, EngineError> {
+        let db = self.state.db();
+        let mut statement = db
+            .prepare(&format!(
+                "SELECT {COLUMNS}, restore_to FROM quarantine WHERE status = ?1"
+            ))
+            .map_err(|err| self.state.error(err))?;
+        let entries = statement
+            .query_map(params![status], |row| {
+                let restore_to: Option<Vec<u8>> = row.get(COLUMN_COUNT)?;
+                Ok((
+                    entry_from_row(row)?,
+                    restore_to.map(|bytes| PathBuf::from(OsString::from_vec(bytes))),
+                ))
+            })
+            .and_then(Iterator::collect)
+            .map_err(|err| self.state.error(err))?;
+        Ok(entries)
+    }
+
+    fn insert_storing(&self, entry: &QuarantineEntry) -> Result<(), EngineError> {
+        self.state
+            .db()
+            .execute(
+                "INSERT INTO quarantine (id, status, original_path, size, mode, uid, gid, atime_ns,
+                 mtime_ns, blake3, threats, detected_at, quarantined_at)
+                 VALUES (?1, 'storing', ?2, ?3, ?4, ?5, ?6, ?7, ?8, '', ?9, ?10, ?11)",
+                params![
+                    entry.id,
+                    entry.original_path.as_os_str().as_bytes(),
+                    entry.size as i64,
+                    entry.mode,
+                    entry.uid,
+                    entry.gid,
+                    entry.atime_ns,
+                    entry.mtime_ns,
+                    serde_json::to_string(&entry.threats).expect("strings serialize"),
+                    entry.detected_at,
+                    entry.quarantined_at
+                ],
+            )
+            .map_err(|err| self.state.error(err))?;
+        Ok(())
+    }
+
+    fn set_stored(&self, entry: &QuarantineEntry) -> Result<(), EngineError> {
+        self.state
+            .db()
+            .execute(
+                "UPDATE quarantine SET status = 'stored', blake3 = ?2, size = ?3 WHERE id = ?1",
+                params![entry.id, entry.blake3, entry.size as i64],
+            )
+            .map_err(|err| self.state.error(err))?;
+        Ok(())
+    }
+
+    fn set_restoring(&self, id: &str, target: &Path) -> Result<(), EngineError> {
+        self.state
+            .db()
+            .execute(
+                "UPDATE quarantine SET status = 'restoring', restore_to = ?2 WHERE id = ?1",
+                params![id, target.as_os_str().as_bytes()],
+            )
+            .map_err(|err| self.state.error(err))?;
+        Ok(())
+    }
+
+    fn set_status(&self, id: &str, status: &str) -> Result<(), EngineError> {
+        self.state
+            .db()
+            .execute(
+                "UPDATE quarantine SET status = ?2, restore_to = NULL WHERE id = ?1",
+                params![id, status],
+            )
+            .map_err(|err| self.state.error(err))?;
+        Ok(())
+    }
+
+    fn delete_row(&self, id: &str) -> Result<(), EngineError> {
+        self.state
+            .db()
+            .execute("DELETE FROM quarantine WHERE id = ?1", params![id])
+            .map_err(|err| self.state.error(err))?;
+        Ok(())
+    }
+
+    /// Repairs what an interrupted operation left, so that each file is whole in exactly one place
+    /// (or, when a crash came between copy and unlink, whole in both) and rows match vault files.
+    fn recover(&self) -> Result<(), EngineError> {
+        // Quarantine interrupted before the vault copy was durable: the original is untouched.
+        for (entry, _) in self.entries_with_status("storing")? {
+            remove_if_present(&self.temp_file(&entry.id))?;
+            remove_if_present(&self.vault_file(&entry.id))?;
+            self.delete_row(&entry.id)?;
+        }
+        // Vault copy durable, original maybe not yet removed: finish if it is still that file.
+        for (entry, _) in self.entries_with_status("stored")? {
+            let path = &entry.original_path;
+            if file_digest(path).is_some_and(|digest| digest == entry.blake3) {
+                remove_if_present(path)?;
+                if let Some(parent) = path.parent() {
+                    sync_dir(parent)?;
+                }
+            }
+            self.set_status(&entry.id, "quarantined")?;
+        }
+        // Restore interrupted: finished if the file is in place, otherwise back to quarantined.
+        for (entry, restore_to) in self.entries_with_status("restoring")? {
+            let target = restore_to.unwrap_or_else(|| entry.original_path.clone());
+            let temp = restore_temp(&target, &entry.id);
+            let in_place = file_digest(&target).is_some_and(|digest| digest == entry.blake3);
+            if in_place || !self.vault_file(&entry.id).exists() {
+                remove_if_present(&temp)?;
+                self.finish_restore(&entry, &target)?;
+            } else {
+                remove_if_present(&temp)?;
+                self.set_status(&entry.id, "quarantined")?;
+            }
+        }
+        for (entry, _) in self.entries_with_status("removing")? {
+            self.finish_remove(&entry)?;
+        }
+        // A temporary file whose row is gone (crash between row delete and file removal cannot
+        // happen, but a manual edit can): remove the partial copy.
+        let entries = std::fs::read_dir(&self.dir)
+            .map_err(io_error(format!("cannot list {}", self.dir.display())))?;
+        for dirent in entries.flatten() {
+            let name = dirent.file_name();
+            if let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".tmp"))
+                && !self.entry_exists(id)?
+            {
+                remove_if_present(&dirent.path())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn entry_exists(&self, id: &str) -> Result<bool, EngineError> {
+        let found: Option<i64> = self
+            .state
+            .db()
+            .query_row(
+                "SELECT 1 FROM quarantine WHERE id = ?1",
+                params![id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|err| self.state.error(err))?;
+        Ok(found.is_some())
+    }
+}
+
+const COLUMNS: &str = "id, original_path, size, mode, uid, gid, atime_ns, mtime_ns, blake3, threats, detected_at, quarantined_at";
+const COLUMN_COUNT: usize = 12;
+
+fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<QuarantineEntry> {
+    let threats: String = row.get(9)?;
+    Ok(QuarantineEntry {
+        id: row.get(0)?,
+        original_path: PathBuf::from(OsString::from_vec(row.get(1)?)),
+        size: row.get::<_, i64>(2)? as u64,
+        mode: row.get(3)?,
+        uid: row.get(4)?,
+        gid: row.get(5)?,
+        atime_ns: row.get(6)?,
+        mtime_ns: row.get(7)?,
+        blake3: row.get(8)?,
+        threats: serde_json::from_str(&threats).unwrap_or_else(|_| vec![threats]),
+        detected_at: row.get(10)?,
+        quarantined_at: row.get(11)?,
+    })
+}
+
+/// Refuses metadata that could not have been written by the vault: a relative original path or one
+/// with `.`/`..` components (path traversal), or a digest that is not 64 hex digits.
+fn validate_entry(entry: &QuarantineEntry) -> Result<(), EngineError> {
+    let path = &entry.original_path;
+    let traversal = !path.is_absolute()
+        || path.as_os_str().as_bytes().contains(&0)
+        || path
+            .components()
+            .any(|c| matches!(c, Component::ParentDir | Component::CurDir));
+    if traversal {
+        return Err(failure(format!(
+            "vault entry {} has a tampered original path {:?} (not absolute or with `..`); not restored",
+            entry.id,
+            path.display().to_string()
+        )));
+    }
+    if entry.blake3.len() != 64 || !entry.blake3.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(failure(format!(
+            "vault entry {} has a tampered digest; not restored",
+            entry.id
+        )));
+    }
+    Ok(())
+}
+
+/// Sets the recorded permission bits, owner (when permitted) and times on a restored file.
+fn apply_metadata(file: &File, entry: &QuarantineEntry) -> Result<(), EngineError> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: fd is an open descriptor owned by `file` for the duration of these calls.
+    unsafe {
+        if libc::geteuid() == 0 {
+            libc::fchown(fd, entry.uid, entry.gid);
+        }
+        if libc::fchmod(fd, (entry.mode & 0o7777) as libc::mode_t) != 0 {
+            return Err(io_error("cannot set the restored file's mode".into())(
+                io::Error::last_os_error(),
+            ));
+        }
+        let time = |ns: i64| libc::timespec {
+            tv_sec: ns.div_euclid(1_000_000_000),
+            tv_nsec: ns.rem_euclid(1_000_000_000),
+        };
+        let times = [time(entry.atime_ns), time(entry.mtime_ns)];
+        if libc::futimens(fd, times.as_ptr()) != 0 {
+            return Err(io_error("cannot set the restored file's times".into())(
+                io::Error::last_os_error(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The temporary file a restore writes beside its target.
+fn restore_temp(target: &Path, id: &str) -> PathBuf {
+    target.with_file_name(format!(".vigil-restore-{id}"))
+}
+
+fn create_exclusive(path: &Path) -> Result<File, EngineError> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(io_error(format!("cannot create {}", path.display())))
+}
+
+fn remove_if_present(path: &Path) -> Result<(), EngineError> {
+    match std::fs::remove_file(path) {
+        Err(err) if err.kind() != io::ErrorKind::NotFound => {
+            Err(io_error(format!("cannot remove {}", path.display()))(err))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Makes a directory's entries (a rename, a new or removed file) durable.
+fn sync_dir(dir: &Path) -> Result<(), EngineError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(format!(
+            "cannot fsync directory {}",
+            dir.display()
+        )))
+}
+
+/// BLAKE3 of a regular file's content, if it can be read (links are not followed).
+pub fn file_digest(path: &Path) -> Option<String> {
+    let mut file = open_without_blocking(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut hasher = blake3::Hasher::new();
+    io::copy(&mut file, &mut hasher).ok()?;
+    Some(hasher.finalize().to_hex().to_string())
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N], EngineError> {
+    let mut bytes = [0u8; N];
+    let mut filled = 0;
+    while filled < N {
+        // SAFETY: the pointer and length describe the unfilled part of `bytes`.
+        let n = unsafe { libc::getrandom(bytes[filled..].as_mut_ptr().cast(), N - filled, 0) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(io_error("getrandom".into())(err));
+            }
+            continue;
+        }
+        filled += n as usize;
+    }
+    Ok(bytes)
+}
+
+fn random_id() -> Result<String, EngineError> {
+    Ok(random_bytes::<8>()?
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Reads the vault key, creating it (0600, written to a temporary file, fsync'd, renamed) on first
+/// use.
+fn load_or_create_key(path: &Path) -> Result<[u8; 32], EngineError> {
+    if let Ok(bytes) = std::fs::read(path) {
+        return bytes
+            .try_into()
+            .map_err(|_| failure(format!("{} is damaged: not a 32-byte key", path.display())));
+    }
+    let key = random_bytes::<32>()?;
+    let temp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut file = create_exclusive(&temp)?;
+    file.write_all(&key)
+        .and_then(|()| file.sync_all())
+        .map_err(io_error(format!("cannot write {}", temp.display())))?;
+    // Another process may have created the key meanwhile: keep the first one.
+    match std::fs::hard_link(&temp, path) {
+        Ok(()) => {}
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(err) => return Err(io_error(format!("cannot create {}", path.display()))(err)),
+    }
+    remove_if_present(&temp)?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir)?;
+    }
+    let bytes = std::fs::read(path).map_err(io_error(format!("cannot read {}", path.display())))?;
+    bytes
+        .try_into()
+        .map_err(|_| failure(format!("{} is damaged: not a 32-byte key", path.display())))
+}

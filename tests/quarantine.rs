@@ -1,0 +1,622 @@
+//! Quarantine, restore, remove, threat history, restoration exclusion and allowed threats, end to
+//! end through the real binary, including SIGKILL fault-injection loops that prove no file is lost.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{Sandbox, eicar};
+use serde_json::Value;
+
+fn text(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn run(sandbox: &Sandbox, args: &[&str]) -> Output {
+    sandbox.vigil().args(args).output().unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// `vigil quarantine list --format jsonl` (which also runs crash recovery).
+fn entries(sandbox: &Sandbox) -> Vec<Value> {
+    let output = run(sandbox, &["quarantine", "list", "--format", "jsonl"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+fn quarantine_dir(sandbox: &Sandbox) -> PathBuf {
+    sandbox.state_dir().join("quarantine")
+}
+
+/// EICAR variants (trailing white space is allowed by the standard), so each file differs.
+fn eicar_variant(n: usize) -> Vec<u8> {
+    let mut bytes = eicar();
+    bytes.extend(std::iter::repeat_n(b' ', n));
+    bytes
+}
+
+fn digest(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
+}
+
+#[test]
+fn quarantine_then_restore_round_trips_content_mode_owner_times_and_odd_names() {
+    let sandbox = Sandbox::new();
+    let name = OsStr::from_bytes(b"inv\xe9-oice \xff.com");
+    let path = sandbox.corpus("").join(name);
+    std::fs::write(&path, eicar()).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o751)).unwrap();
+    let is_root = unsafe { libc::geteuid() } == 0;
+    if is_root {
+        std::os::unix::fs::chown(&path, Some(1234), Some(5678)).unwrap();
+    }
+    let times = std::fs::FileTimes::new()
+        .set_accessed(std::time::UNIX_EPOCH + std::time::Duration::new(1_500_000_000, 123_456_789))
+        .set_modified(std::time::UNIX_EPOCH + std::time::Duration::new(1_600_000_000, 987_654_321));
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_times(times)
+        .unwrap();
+    let before = std::fs::metadata(&path).unwrap();
+
+    let scan = sandbox.scan(&[
+        "custom",
+        text(&sandbox.corpus("")),
+        "--action",
+        "quarantine",
+    ]);
+    assert_eq!(scan.code, 1, "{}", scan.stderr);
+    let quarantined = scan.of_type("quarantined");
+    assert_eq!(quarantined.len(), 1);
+    assert!(!path.exists(), "the file left its folder");
+    assert_eq!(scan.summary()["quarantined"], 1);
+
+    let vault = quarantine_dir(&sandbox);
+    assert_eq!(std::fs::metadata(&vault).unwrap().mode() & 0o777, 0o700);
+    let id = quarantined[0]["id"].as_str().unwrap();
+    let vault_file = vault.join(format!("{id}.qv"));
+    assert_eq!(
+        std::fs::metadata(&vault_file).unwrap().mode() & 0o777,
+        0o600
+    );
+    let stored = std::fs::read(&vault_file).unwrap();
+    assert!(
+        !stored
+            .windows(20)
+            .any(|w| eicar().windows(20).any(|e| e == w)),
+        "content is not stored in clear"
+    );
+    let rescan = sandbox.scan(&["custom", text(&sandbox.state_dir())]);
+    assert_eq!(rescan.code, 0, "the vault is not detected again");
+
+    let listed = entries(&sandbox);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], id);
+    assert_eq!(listed[0]["blake3"], digest(&eicar()));
+    assert_eq!(listed[0]["threats"][0], "Virus:DOS/EICAR_Test_File");
+
+    let output = run(&sandbox, &["quarantine", "restore", id]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let after = std::fs::metadata(&path).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), eicar());
+    assert_eq!(after.mode(), before.mode());
+    assert_eq!(
+        (after.mtime(), after.mtime_nsec()),
+        (before.mtime(), before.mtime_nsec())
+    );
+    assert_eq!(
+        (after.atime(), after.atime_nsec()),
+        (before.atime(), before.atime_nsec())
+    );
+    if is_root {
+        assert_eq!((after.uid(), after.gid()), (1234, 5678));
+    }
+    assert!(entries(&sandbox).is_empty());
+    assert!(!vault_file.exists());
+
+    let history = run(&sandbox, &["threat", "list", "--format", "jsonl"]);
+    let actions: Vec<String> = String::from_utf8(history.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["action"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(actions, ["detected", "quarantined", "restored"]);
+}
+
+#[test]
+fn restore_never_overwrites_without_force_and_can_go_elsewhere() {
+    let sandbox = Sandbox::new();
+    let path = sandbox.write("eicar.com", eicar());
+    sandbox.scan(&["custom", text(&path), "--action", "quarantine"]);
+    let id = entries(&sandbox)[0]["id"].as_str().unwrap().to_string();
+
+    std::fs::write(&path, "the user's new file").unwrap();
+    let output = run(&sandbox, &["quarantine", "restore", &id]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("already exists"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), b"the user's new file");
+    assert_eq!(entries(&sandbox).len(), 1, "the entry stays in the vault");
+
+    let elsewhere = sandbox.corpus("restored/copy.com");
+    std::fs::create_dir_all(elsewhere.parent().unwrap()).unwrap();
+    let output = run(
+        &sandbox,
+        &["quarantine", "restore", &id, "--to", text(&elsewhere)],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(std::fs::read(&elsewhere).unwrap(), eicar());
+    assert_eq!(std::fs::read(&path).unwrap(), b"the user's new file");
+
+    // Quarantine the original again (the user's file was replaced by a threat), then --force.
+    std::fs::write(&path, eicar_variant(3)).unwrap();
+    sandbox.configure("[antivirus_engine]\nthreat_restoration_exclusion_time = 0\n");
+    sandbox.scan(&["custom", text(&path), "--action", "quarantine"]);
+    let id = entries(&sandbox)[0]["id"].as_str().unwrap().to_string();
+    std::fs::write(&path, "replaced").unwrap();
+    let output = run(&sandbox, &["quarantine", "restore", &id, "--force"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(std::fs::read(&path).unwrap(), eicar_variant(3));
+}
+
+#[test]
+fn quarantine_works_across_file_systems() {
+    // /dev/shm is a tmpfs on Linux; the sandbox's temporary folder is usually on another file
+    // system. The vault always copies, fsyncs and then unlinks, so a rename is never needed.
+    let shm = Path::new("/dev/shm");
+    let sandbox = Sandbox::new();
+    let Ok(shm_meta) = std::fs::metadata(shm) else {
+        eprintln!("no /dev/shm here: cross-file-system case not run");
+        return;
+    };
+    let other = tempfile::tempdir_in(shm).unwrap();
+    std::fs::set_permissions(other.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let same_device = shm_meta.dev() == std::fs::metadata(sandbox.state_dir()).unwrap().dev();
+    assert!(
+        !same_device,
+        "the test needs the state dir and /dev/shm on different file systems"
+    );
+    let path = other.path().join("eicar.com");
+    std::fs::write(&path, eicar()).unwrap();
+    let scan = sandbox.scan(&["custom", text(&path), "--action", "quarantine"]);
+    assert_eq!(scan.of_type("quarantined").len(), 1, "{:?}", scan.records);
+    assert!(!path.exists());
+    let id = entries(&sandbox)[0]["id"].as_str().unwrap().to_string();
+    let output = run(&sandbox, &["quarantine", "restore", &id]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(std::fs::read(&path).unwrap(), eicar());
+}
+
+/// Edits one quarantine row in the state database, as an attacker with write access could.
+fn tamper(sandbox: &Sandbox, sql: &str, value: &dyn rusqlite::ToSql) {
+    let db = rusqlite::Connection::open(sandbox.state_dir().join("state.sqlite3")).unwrap();
+    assert_eq!(db.execute(sql, [value]).unwrap(), 1);
+}
+
+#[test]
+fn tampered_vault_entries_are_refused_and_nothing_is_written() {
+    let sandbox = Sandbox::new();
+    let path = sandbox.write("eicar.com", eicar());
+    sandbox.scan(&["custom", text(&path), "--action", "quarantine"]);
+    let id = entries(&sandbox)[0]["id"].as_str().unwrap().to_string();
+    let restore = || run(&sandbox, &["quarantine", "restore", &id]);
+
+    let traversal = format!("{}/../../../etc/cron.d/evil", text(&sandbox.corpus("")));
+    tamper(
+        &sandbox,
+        "UPDATE quarantine SET original_path = ?1",
+        &traversal.as_bytes(),
+    );
+    let output = restore();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("tampered original path"),
+        "{}",
+        stderr(&output)
+    );
+    tamper(
+        &sandbox,
+        "UPDATE quarantine SET original_path = ?1",
+        &b"etc/relative".as_slice(),
+    );
+    assert!(stderr(&restore()).contains("tampered original path"));
+
+    tamper(
+        &sandbox,
+        "UPDATE quarantine SET original_path = ?1",
+        &text(&path).as_bytes(),
+    );
+    tamper(
+        &sandbox,
+        "UPDATE quarantine SET blake3 = ?1",
+        &digest(b"something else"),
+    );
+    let output = restore();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("does not match its recorded digest"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!path.exists(), "nothing was restored");
+
+    tamper(
+        &sandbox,
+        "UPDATE quarantine SET blake3 = ?1",
+        &digest(&eicar()),
+    );
+    let vault_file = quarantine_dir(&sandbox).join(format!("{id}.qv"));
+    let mut stored = std::fs::read(&vault_file).unwrap();
+    *stored.last_mut().unwrap() ^= 1;
+    std::fs::write(&vault_file, &stored).unwrap();
+    let output = restore();
+    assert!(
+        stderr(&output).contains("does not match its recorded digest"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!path.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(sandbox.corpus("")).unwrap().collect();
+    assert!(
+        leftovers.is_empty(),
+        "no temporary file is left: {leftovers:?}"
+    );
+    assert_eq!(
+        entries(&sandbox).len(),
+        1,
+        "the entry is kept for inspection"
+    );
+}
+
+#[test]
+fn restored_files_are_not_detected_until_the_exclusion_time_passes() {
+    let sandbox = Sandbox::new();
+    sandbox.configure("[antivirus_engine]\nthreat_restoration_exclusion_time = 2\n");
+    let path = sandbox.write("eicar.com", eicar());
+    let other = sandbox.write("other/eicar.com", eicar_variant(1));
+    sandbox.scan(&["custom", text(&path), "--action", "quarantine"]);
+    let id = entries(&sandbox)[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        run(&sandbox, &["quarantine", "restore", &id]).status.code(),
+        Some(0)
+    );
+
+    let scan = sandbox.scan(&[
+        "custom",
+        text(&sandbox.corpus("")),
+        "--action",
+        "quarantine",
+    ]);
+    assert_eq!(scan.of_type("allowed").len(), 1, "{:?}", scan.records);
+    assert!(
+        scan.of_type("allowed")[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("restoration exclusion")
+    );
+    assert!(path.exists(), "the restored file stays");
+    assert!(
+        !other.exists(),
+        "a file with other content is still quarantined"
+    );
+
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let scan = sandbox.scan(&["custom", text(&path)]);
+    assert_eq!(scan.code, 1, "the exclusion has expired");
+    assert_eq!(scan.detections().len(), 1);
+}
+
+#[test]
+fn allowed_threats_are_recorded_not_reported_nor_quarantined() {
+    let sandbox = Sandbox::new();
+    let path = sandbox.write("eicar.com", eicar());
+    let allow = run(&sandbox, &["threat", "allow", "Virus:DOS/EICAR_Test_File"]);
+    assert_eq!(allow.status.code(), Some(0));
+    let scan = sandbox.scan(&["custom", text(&path), "--action", "quarantine"]);
+    assert_eq!(scan.code, 0, "{:?}", scan.records);
+    assert_eq!(scan.of_type("allowed")[0]["reason"], "allowed threat");
+    assert_eq!(scan.summary()["detections"], 0);
+    assert!(path.exists());
+    assert!(entries(&sandbox).is_empty());
+    let history = String::from_utf8(run(&sandbox, &["threat", "list"]).stdout).unwrap();
+    assert!(history.contains("allowed"), "{history}");
+
+    assert_eq!(
+        run(
+            &sandbox,
+            &["threat", "disallow", "Virus:DOS/EICAR_Test_File"]
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    let scan = sandbox.scan(&["custom", text(&path)]);
+    assert_eq!(scan.code, 1);
+
+    sandbox.configure("[antivirus_engine]\nallowed_threats = [\"Virus:DOS/EICAR_Test_File\"]\n");
+    let scan = sandbox.scan(&["custom", text(&path)]);
+    assert_eq!(scan.code, 0);
+    let output = run(
+        &sandbox,
+        &["threat", "disallow", "Virus:DOS/EICAR_Test_File"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("configuration file"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn remove_deletes_one_entry_or_all() {
+    let sandbox = Sandbox::new();
+    for n in 0..3 {
+        sandbox.write(&format!("e{n}.com"), eicar_variant(n));
+    }
+    sandbox.scan(&[
+        "custom",
+        text(&sandbox.corpus("")),
+        "--action",
+        "quarantine",
+    ]);
+    let listed = entries(&sandbox);
+    assert_eq!(listed.len(), 3);
+    let id = listed[0]["id"].as_str().unwrap();
+    assert_eq!(
+        run(&sandbox, &["quarantine", "remove", id]).status.code(),
+        Some(0)
+    );
+    assert_eq!(entries(&sandbox).len(), 2);
+    assert_eq!(
+        run(&sandbox, &["quarantine", "remove", id]).status.code(),
+        Some(2),
+        "already gone"
+    );
+    assert_eq!(
+        run(&sandbox, &["quarantine", "remove", "--all"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert!(entries(&sandbox).is_empty());
+    let left: Vec<_> = std::fs::read_dir(quarantine_dir(&sandbox))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "vault.key")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// After a crash and recovery: every file is whole at its path or whole in the vault (never
+/// lost, never half-written), vault files and database rows match one to one, and no temporary
+/// file is left. Vault entries are checked by restoring them elsewhere and comparing the bytes.
+fn assert_nothing_lost(sandbox: &Sandbox, files: &[(PathBuf, Vec<u8>)], context: &str) {
+    let listed = entries(sandbox);
+    let mut rows: Vec<String> = listed
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    let mut vault_files = Vec::new();
+    for dirent in std::fs::read_dir(quarantine_dir(sandbox)).unwrap() {
+        let name = dirent.unwrap().file_name().into_string().unwrap();
+        if let Some(id) = name.strip_suffix(".qv") {
+            vault_files.push(id.to_string());
+        } else {
+            assert_eq!(
+                name, "vault.key",
+                "{context}: stray file {name} in the vault"
+            );
+        }
+    }
+    rows.sort();
+    vault_files.sort();
+    assert_eq!(rows, vault_files, "{context}: database and vault disagree");
+    for dirent in std::fs::read_dir(sandbox.corpus("")).unwrap() {
+        let name = dirent.unwrap().file_name();
+        assert!(
+            !name.to_string_lossy().starts_with(".vigil-restore"),
+            "{context}: temporary file left"
+        );
+    }
+    let check = sandbox.root().join("check");
+    std::fs::create_dir_all(&check).unwrap();
+    for (n, (path, content)) in files.iter().enumerate() {
+        let in_vault: Vec<&Value> = listed
+            .iter()
+            .filter(|e| e["original_path"] == text(path))
+            .collect();
+        assert!(
+            in_vault.len() <= 1,
+            "{context}: {} is in the vault twice",
+            path.display()
+        );
+        match std::fs::read(path) {
+            Ok(bytes) => assert_eq!(&bytes, content, "{context}: {} is damaged", path.display()),
+            Err(_) => assert_eq!(in_vault.len(), 1, "{context}: {} is lost", path.display()),
+        }
+        if let Some(entry) = in_vault.first() {
+            assert_eq!(entry["blake3"], digest(content), "{context}");
+            let copy = check.join(n.to_string());
+            let _ = std::fs::remove_file(&copy);
+            let output = run(
+                sandbox,
+                &[
+                    "quarantine",
+                    "restore",
+                    entry["id"].as_str().unwrap(),
+                    "--to",
+                    text(&copy),
+                ],
+            );
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "{context}: {}",
+                stderr(&output)
+            );
+            assert_eq!(
+                &std::fs::read(&copy).unwrap(),
+                content,
+                "{context}: vault copy damaged"
+            );
+        }
+    }
+}
+
+fn infected_corpus(sandbox: &Sandbox) -> Vec<(PathBuf, Vec<u8>)> {
+    (0..3)
+        .map(|n| {
+            let content = eicar_variant(n);
+            (sandbox.write(&format!("threat{n}.com"), &content), content)
+        })
+        .collect()
+}
+
+fn killed(output: &Output) -> bool {
+    output.status.signal() == Some(libc::SIGKILL)
+}
+
+#[test]
+fn sigkill_at_every_step_of_quarantine_loses_nothing() {
+    let mut runs = 0;
+    for kill_at in 1.. {
+        let sandbox = Sandbox::new();
+        let files = infected_corpus(&sandbox);
+        let output = sandbox
+            .vigil()
+            .args([
+                "scan",
+                "custom",
+                text(&sandbox.corpus("")),
+                "--action",
+                "quarantine",
+                "--threads",
+                "2",
+            ])
+            .env("VIGIL_FAULT_KILL_AT", kill_at.to_string())
+            .output()
+            .unwrap();
+        runs += 1;
+        assert_nothing_lost(
+            &sandbox,
+            &files,
+            &format!("quarantine killed at point {kill_at}"),
+        );
+        if !killed(&output) {
+            assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+            break;
+        }
+    }
+    assert!(
+        runs > 15,
+        "every step of three quarantines was reached ({runs} runs)"
+    );
+}
+
+#[test]
+fn sigkill_at_every_step_of_restore_and_remove_loses_nothing() {
+    let mut runs = 0;
+    for command in ["restore", "remove"] {
+        for target in 0..3 {
+            for kill_at in 1.. {
+                let sandbox = Sandbox::new();
+                let files = infected_corpus(&sandbox);
+                sandbox.scan(&[
+                    "custom",
+                    text(&sandbox.corpus("")),
+                    "--action",
+                    "quarantine",
+                ]);
+                let listed = entries(&sandbox);
+                assert_eq!(listed.len(), 3);
+                let output = sandbox
+                    .vigil()
+                    .args([
+                        "quarantine",
+                        command,
+                        listed[target]["id"].as_str().unwrap(),
+                    ])
+                    .env("VIGIL_FAULT_KILL_AT", kill_at.to_string())
+                    .output()
+                    .unwrap();
+                runs += 1;
+                let context = format!("{command} of entry {target} killed at point {kill_at}");
+                if command == "restore" {
+                    assert_nothing_lost(&sandbox, &files, &context);
+                } else {
+                    // A removal deletes on purpose: the other files must still be whole.
+                    let removed = listed[target]["original_path"].as_str().unwrap();
+                    let kept: Vec<_> = files
+                        .iter()
+                        .filter(|(p, _)| text(p) != removed)
+                        .cloned()
+                        .collect();
+                    assert_nothing_lost(&sandbox, &kept, &context);
+                }
+                if !killed(&output) {
+                    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+                    break;
+                }
+            }
+        }
+    }
+    assert!(runs > 20, "{runs} runs");
+}
+
+#[test]
+fn sigkill_at_random_times_during_quarantine_loses_nothing() {
+    // Random timing on top of the step hooks: kills land inside writes, fsyncs and commits.
+    let mut seed: u64 = 0x5EED_1234_ABCD_0001;
+    for run_index in 0..60 {
+        let sandbox = Sandbox::new();
+        let files = infected_corpus(&sandbox);
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let delay = std::time::Duration::from_micros(seed % 60_000);
+        let mut child = sandbox
+            .vigil()
+            .args([
+                "scan",
+                "custom",
+                text(&sandbox.corpus("")),
+                "--action",
+                "quarantine",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_nothing_lost(
+            &sandbox,
+            &files,
+            &format!("run {run_index} killed after {delay:?}"),
+        );
+    }
+}
