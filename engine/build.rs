@@ -1,29 +1,63 @@
-//! Embeds the project's default rules (`signatures/*.yar`) into the engine so that a scan works on
-//! a fresh machine with no set-up.
+//! Builds the project's default definitions drop from `signatures/` with the same code that
+//! `vigil definitions build` uses, signed with a key made for this build, and embeds it (and the
+//! key's public half) in the engine, so a scan on a fresh machine has definitions with no set-up.
+//! It also records the yara-x version, which tags serialized rules.
 
 use std::path::Path;
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../signatures");
-    println!("cargo:rerun-if-changed={}", dir.display());
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("signatures/ exists beside engine/")
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "yar"))
-        .collect();
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let signatures = manifest_dir.join("../signatures");
+    println!("cargo:rerun-if-changed={}", signatures.display());
+    let mut files = Vec::new();
+    collect(&signatures, &mut files);
     files.sort();
-    let mut code = String::from(
-        "/// The default rule files: (file name, source text).\npub const SIGNATURES: &[(&str, &str)] = &[\n",
-    );
-    for file in &files {
-        println!("cargo:rerun-if-changed={}", file.display());
-        let name = file.file_name().unwrap().to_string_lossy();
-        code.push_str(&format!(
-            "    ({name:?}, include_str!({:?})),\n",
-            file.display().to_string()
-        ));
+
+    let key = vigil_drop::generate_key().expect("randomness for the build key");
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let version = env!("CARGO_PKG_VERSION");
+    let drop = vigil_drop::build(&files, 1, version, created, &key).expect("the default signatures form a valid drop");
+    let out = Path::new(&std::env::var("OUT_DIR").unwrap()).to_path_buf();
+    std::fs::write(out.join("default.drop"), drop).unwrap();
+    std::fs::write(
+        out.join("default_drop.rs"),
+        format!(
+            "/// The default drop, built from `signatures/` at build time.\n\
+             pub const DEFAULT_DROP: &[u8] = include_bytes!(concat!(env!(\"OUT_DIR\"), \"/default.drop\"));\n\
+             /// The public key that signed [`DEFAULT_DROP`] (trusted for it alone).\n\
+             pub const DEFAULT_DROP_KEY: &str = {:?};\n",
+            vigil_drop::public_key_line(&key.verifying_key())
+        ),
+    )
+    .unwrap();
+
+    let lock = std::fs::read_to_string(manifest_dir.join("../Cargo.lock")).unwrap_or_default();
+    let yara_x = lock
+        .split("[[package]]")
+        .find(|package| package.contains("\nname = \"yara-x\"\n"))
+        .and_then(|package| package.lines().find_map(|l| l.strip_prefix("version = ")))
+        .map_or("unknown".to_string(), |v| v.trim_matches('"').to_string());
+    println!("cargo:rerun-if-changed=../Cargo.lock");
+    println!("cargo:rustc-env=VIGIL_YARA_X_VERSION={yara_x}");
+}
+
+/// Drop paths for the files below `dir`: `*.yar` under `rules/`, `*.txt` hash lists under `hashes/`.
+fn collect(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+    for entry in std::fs::read_dir(dir).expect("signatures/ exists beside engine/") {
+        let path = entry.unwrap().path();
+        println!("cargo:rerun-if-changed={}", path.display());
+        if path.is_dir() {
+            collect(&path, out);
+            continue;
+        }
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let folder = match path.extension().and_then(|e| e.to_str()) {
+            Some("yar") => "rules",
+            Some("txt") => "hashes",
+            _ => continue,
+        };
+        out.push((format!("{folder}/{name}"), std::fs::read(&path).unwrap()));
     }
-    code.push_str("];\n");
-    let out = Path::new(&std::env::var("OUT_DIR").unwrap()).join("builtin_signatures.rs");
-    std::fs::write(out, code).expect("OUT_DIR is writable");
 }

@@ -118,6 +118,10 @@ pub struct VerifiedDrop {
     pub manifest: Manifest,
     /// The public key line that signed it.
     pub signer: String,
+    /// `manifest.json` exactly as signed.
+    pub manifest_bytes: Vec<u8>,
+    /// `manifest.sig` as found.
+    pub signature_bytes: Vec<u8>,
     /// Every listed file's content, by path.
     pub files: BTreeMap<String, Vec<u8>>,
 }
@@ -319,6 +323,8 @@ pub fn open(archive: &[u8], trusted: &[VerifyingKey], max_size: u64) -> Result<V
     Ok(VerifiedDrop {
         manifest,
         signer,
+        manifest_bytes,
+        signature_bytes: signature_text,
         files,
     })
 }

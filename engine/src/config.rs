@@ -18,6 +18,27 @@ pub struct Config {
     pub antivirus_engine: AntivirusEngine,
     /// Settings of on-demand file-system scans (quick and full).
     pub filesystem_scanner: FilesystemScanner,
+    /// Settings of definitions updates.
+    pub definitions: DefinitionsConfig,
+}
+
+/// `[definitions]`: who may sign definitions drops and how large they may be.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DefinitionsConfig {
+    /// Public key lines (`vigil-ed25519 <hex>`) whose signatures are accepted on drops.
+    pub trusted_keys: Vec<String>,
+    /// Largest drop accepted, in bytes (the archive and the sum of its entries).
+    pub max_drop_size: u64,
+}
+
+impl Default for DefinitionsConfig {
+    fn default() -> Self {
+        Self {
+            trusted_keys: Vec::new(),
+            max_drop_size: 256 * 1024 * 1024,
+        }
+    }
 }
 
 /// `[antivirus_engine]`: how files are scanned.
@@ -177,6 +198,10 @@ impl Config {
                 "filesystem_scanner.quick_scan_directories: {} is not an absolute path",
                 bad.display()
             ));
+        }
+        for (index, key) in self.definitions.trusted_keys.iter().enumerate() {
+            vigil_drop::parse_public_key(key)
+                .map_err(|err| format!("definitions.trusted_keys[{index}]: {err}"))?;
         }
         if self.antivirus_engine.scan_timeout == 0 {
             return Err("antivirus_engine.scan_timeout: must be at least 1 second".into());

@@ -17,6 +17,19 @@ pub enum EngineError {
     /// A YARA rule source does not compile; the message carries file, line and column.
     #[error("rules do not compile:\n{0}")]
     Rules(String),
+    /// A hash list line is malformed.
+    #[error("hash list {list}, line {line}: {why}")]
+    HashList {
+        /// The list's name.
+        list: String,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        why: String,
+    },
+    /// A definitions drop was refused, or definitions could not be installed or loaded.
+    #[error("{0}")]
+    Definitions(String),
     /// A rule path given by the user does not exist or holds no rules.
     #[error("no rules at {}: {why}", path.display())]
     RulesPath {

@@ -10,8 +10,10 @@
 pub mod builtin;
 pub mod config;
 pub mod decide;
+pub mod definitions;
 pub mod detect;
 pub mod discover;
+pub mod durable;
 pub mod error;
 pub mod exclusions;
 pub mod fault;

@@ -18,15 +18,16 @@
 //! * remove: row `removing` → vault copy unlinked → row deleted.
 
 use std::ffi::OsString;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use rusqlite::{OptionalExtension, params};
 
+use crate::durable::{create_exclusive, io_error, random_bytes, random_id, remove_if_present, sync_dir};
 use crate::error::EngineError;
 use crate::fault;
 use crate::input::open_without_blocking;
@@ -71,10 +72,6 @@ pub struct Vault {
     state: Arc<State>,
     dir: PathBuf,
     key: [u8; 32],
-}
-
-fn io_error(context: String) -> impl FnOnce(io::Error) -> EngineError {
-    move |source| EngineError::Io { context, source }
 }
 
 fn failure(message: impl Into<String>) -> EngineError {
@@ -662,35 +659,6 @@ fn restore_temp(target: &Path, id: &str) -> PathBuf {
     target.with_file_name(format!(".vigil-restore-{id}"))
 }
 
-fn create_exclusive(path: &Path) -> Result<File, EngineError> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(io_error(format!("cannot create {}", path.display())))
-}
-
-fn remove_if_present(path: &Path) -> Result<(), EngineError> {
-    match std::fs::remove_file(path) {
-        Err(err) if err.kind() != io::ErrorKind::NotFound => {
-            Err(io_error(format!("cannot remove {}", path.display()))(err))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Makes a directory's entries (a rename, a new or removed file) durable.
-fn sync_dir(dir: &Path) -> Result<(), EngineError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_error(format!(
-            "cannot fsync directory {}",
-            dir.display()
-        )))
-}
-
 /// BLAKE3 of a regular file's content, if it can be read (links are not followed).
 pub fn file_digest(path: &Path) -> Option<String> {
     let mut file = open_without_blocking(path).ok()?;
@@ -700,31 +668,6 @@ pub fn file_digest(path: &Path) -> Option<String> {
     let mut hasher = blake3::Hasher::new();
     io::copy(&mut file, &mut hasher).ok()?;
     Some(hasher.finalize().to_hex().to_string())
-}
-
-fn random_bytes<const N: usize>() -> Result<[u8; N], EngineError> {
-    let mut bytes = [0u8; N];
-    let mut filled = 0;
-    while filled < N {
-        // SAFETY: the pointer and length describe the unfilled part of `bytes`.
-        let n = unsafe { libc::getrandom(bytes[filled..].as_mut_ptr().cast(), N - filled, 0) };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
-                return Err(io_error("getrandom".into())(err));
-            }
-            continue;
-        }
-        filled += n as usize;
-    }
-    Ok(bytes)
-}
-
-fn random_id() -> Result<String, EngineError> {
-    Ok(random_bytes::<8>()?
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
 }
 
 /// Reads the vault key, creating it (0600, written to a temporary file, fsync'd, renamed) on first

@@ -55,6 +55,16 @@ const MIGRATIONS: &[&str] = &[
         name TEXT PRIMARY KEY,
         added_at INTEGER NOT NULL
     );",
+    "CREATE TABLE definition_updates (
+        time INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        from_version INTEGER NOT NULL,
+        to_version INTEGER,
+        status TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        error TEXT,
+        source TEXT NOT NULL
+    );",
 ];
 
 /// An open state directory.

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
 use vigil_engine::config::ThreatAction;
-use vigil_engine::detect::Detectors;
-use vigil_engine::detect::yara::{YaraRules, builtin_sources, load_sources};
+use vigil_engine::definitions::DefinitionsStore;
+use vigil_engine::detect::yara::load_sources;
 use vigil_engine::{Engine, ScanKind, ScanRequest};
 
 use super::Context;
@@ -85,13 +85,13 @@ pub fn run(context: &Context, args: ScanArgs) -> Result<ExitCode> {
     let threads = options.threads.unwrap_or_else(|| config.scan_threads());
     anyhow::ensure!(threads > 0, "--threads must be at least 1");
 
-    let mut sources = builtin_sources();
+    let mut extra_rules = Vec::new();
     for path in &options.rules {
-        sources.extend(load_sources(path)?);
+        extra_rules.extend(load_sources(path)?);
     }
-    let yara = YaraRules::compile(&sources)?;
     let state = Arc::new(context.open_state()?);
-    let engine = Engine::new(config, Detectors { yara }, state)?;
+    let definitions = DefinitionsStore::open(state.clone())?.active()?;
+    let engine = Engine::new(config, definitions.detectors(&extra_rules)?, state)?;
 
     let kind = match args.kind {
         KindArg::Quick => ScanKind::Quick,

@@ -4,6 +4,7 @@
 //! [`DetectorWorker`] is the per-thread scanning state built from it once per worker thread, never
 //! once per file.
 
+pub mod hash;
 pub mod yara;
 
 use std::time::Duration;
@@ -14,6 +15,8 @@ use crate::report::Finding;
 pub struct Detectors {
     /// The YARA-X rule set.
     pub yara: yara::YaraRules,
+    /// Known-bad SHA-256 digests.
+    pub hashes: hash::HashLists,
 }
 
 impl Detectors {
@@ -21,6 +24,7 @@ impl Detectors {
     pub fn worker(&self, timeout: Duration) -> DetectorWorker<'_> {
         DetectorWorker {
             yara: self.yara.scanner(timeout),
+            hashes: &self.hashes,
         }
     }
 }
@@ -28,12 +32,14 @@ impl Detectors {
 /// One worker thread's scanning state.
 pub struct DetectorWorker<'d> {
     yara: yara::YaraScanner<'d>,
+    hashes: &'d hash::HashLists,
 }
 
 impl DetectorWorker<'_> {
     /// Runs every detector over `data`, appending findings to `out`. An error names what failed
     /// (for example a timeout); findings made before it stand.
     pub fn scan(&mut self, data: &[u8], out: &mut Vec<Finding>) -> Result<(), String> {
+        self.hashes.scan(data, out);
         self.yara.scan(data, out)
     }
 }

@@ -9,21 +9,10 @@ use crate::report::Finding;
 /// One rule file's text and where it came from (shown in compile errors).
 #[derive(Debug, Clone)]
 pub struct RuleSource {
-    /// A file path or a name such as `builtin:eicar.yar`.
+    /// A file path, or a path inside definitions such as `rules/eicar.yar`.
     pub origin: String,
     /// The YARA source text.
     pub text: String,
-}
-
-/// The project's default rules (`signatures/*.yar`), built into the binary.
-pub fn builtin_sources() -> Vec<RuleSource> {
-    crate::builtin::SIGNATURES
-        .iter()
-        .map(|(name, text)| RuleSource {
-            origin: format!("builtin:{name}"),
-            text: (*text).to_string(),
-        })
-        .collect()
 }
 
 /// Reads a `.yar`/`.yara` file, or every such file below a directory (sorted, so rule order and
@@ -111,6 +100,20 @@ impl YaraRules {
         })
     }
 
+    /// The compiled rules as bytes (with native code), to store beside installed definitions.
+    pub fn serialize(&self) -> Result<Vec<u8>, EngineError> {
+        self.rules
+            .serialize()
+            .map_err(|err| EngineError::Definitions(format!("cannot serialize compiled rules: {err}")))
+    }
+
+    /// Loads rules serialized by [`YaraRules::serialize`] with the same yara-x version.
+    pub fn deserialize(bytes: &[u8]) -> Result<Self, EngineError> {
+        let rules = yara_x::Rules::deserialize(bytes)
+            .map_err(|err| EngineError::Definitions(format!("cannot load compiled rules: {err}")))?;
+        Ok(Self { rules })
+    }
+
     /// How many rules the set holds.
     pub fn rule_count(&self) -> usize {
         self.rules.iter().len()
@@ -126,7 +129,7 @@ impl YaraRules {
 
 /// A namespace name derived from a source's origin (its file stem).
 fn namespace_for(origin: &str) -> String {
-    let stem = Path::new(origin.trim_start_matches("builtin:"))
+    let stem = Path::new(origin)
         .file_stem()
         .map(|stem| stem.to_string_lossy().into_owned())
         .unwrap_or_default();

@@ -1,0 +1,628 @@
+//! Definitions: the rules, hash lists and plugins a scan uses, installed from signed drops.
+//!
+//! Layout under the state dir:
+//!
+//! ```text
+//! definitions/versions/v<N>-<id>/   one complete installed version: the drop's manifest, signature
+//!                                   and files, `compiled.rules` (serialized yara-x rules with native
+//!                                   code) and `install.json`
+//! definitions/active   -> versions/…   the version scans use (a symbolic link, switched by rename)
+//! definitions/previous -> versions/…   the version `rollback` returns to
+//! definitions/staging-<id>/          an install in progress (removed on the next open)
+//! ```
+//!
+//! With nothing installed, scans use the default drop built into the binary ([`crate::builtin`]),
+//! verified by the same code as any other drop. An update checks everything, compiles the rules and
+//! writes the complete new version before one atomic rename switches `active`; a crash at any point
+//! leaves exactly one complete version active, and leftovers are removed on the next open.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rusqlite::params;
+use serde::{Deserialize, Serialize};
+use vigil_drop::{DropError, Kind, VerifiedDrop};
+
+use crate::builtin;
+use crate::config::DefinitionsConfig;
+use crate::detect::Detectors;
+use crate::detect::hash::HashLists;
+use crate::detect::yara::{RuleSource, YaraRules};
+use crate::durable::{create_exclusive, io_error, random_id, remove_if_present, sync_dir};
+use crate::error::EngineError;
+use crate::fault;
+use crate::state::{State, unix_now};
+
+/// This engine's version, compared with a drop's `min_engine_version`.
+pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
+const COMPILED: &str = "compiled.rules";
+const INSTALL_INFO: &str = "install.json";
+
+/// What a set of definitions is and where it came from (`vigil definitions status`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DefinitionsInfo {
+    /// The drop's version.
+    pub version: u64,
+    /// When the drop was built (Unix seconds).
+    pub created: i64,
+    /// `built-in`, or the drop file it was installed from.
+    pub source: String,
+    /// The public key line that signed it.
+    pub signer: String,
+    /// When it was installed (Unix seconds); absent for the built-in default.
+    pub installed_at: Option<i64>,
+    /// Compiled rules.
+    pub rules: usize,
+    /// Hashes in its hash lists.
+    pub hashes: usize,
+    /// Plugins it carries.
+    pub plugins: usize,
+    /// The yara-x version its `compiled.rules` were made with.
+    pub yara_x: String,
+}
+
+/// Loaded definitions, ready to make detectors from.
+pub struct Definitions {
+    /// What they are.
+    pub info: DefinitionsInfo,
+    sources: Vec<RuleSource>,
+    hashes: HashLists,
+    /// Plugin file names and contents (run by the plugin host).
+    pub plugins: Vec<(String, Vec<u8>)>,
+    /// Rules already compiled (from `compiled.rules`, or compiled while loading).
+    compiled: Option<YaraRules>,
+}
+
+impl Definitions {
+    /// Checks a verified drop's content: rules compile, hash lists parse, plugins are WebAssembly.
+    fn from_drop(drop: VerifiedDrop, source: String, installed_at: Option<i64>) -> Result<Self, Rejection> {
+        let mut sources = Vec::new();
+        let mut hashes = HashLists::default();
+        let mut plugins = Vec::new();
+        for (path, content) in drop.files {
+            let kind = vigil_drop::kind_of(&path).map_err(|why| Rejection::new("layout", why))?;
+            match kind {
+                Kind::Rules => {
+                    let text = String::from_utf8(content)
+                        .map_err(|_| Rejection::new("rules", format!("{path} is not UTF-8 text")))?;
+                    sources.push(RuleSource { origin: path, text });
+                }
+                Kind::Hashes => {
+                    let text = String::from_utf8_lossy(&content);
+                    hashes
+                        .add(&path, &text)
+                        .map_err(|err| Rejection::new("hash_list", err.to_string()))?;
+                }
+                Kind::Plugin => {
+                    check_wasm(&path, &content)?;
+                    plugins.push((path, content));
+                }
+            }
+        }
+        let compiled = YaraRules::compile(&sources).map_err(|err| Rejection::new("rules", err.to_string()))?;
+        let info = DefinitionsInfo {
+            version: drop.manifest.version,
+            created: drop.manifest.created,
+            source,
+            signer: drop.signer,
+            installed_at,
+            rules: compiled.rule_count(),
+            hashes: hashes.len(),
+            plugins: plugins.len(),
+            yara_x: builtin::YARA_X_VERSION.to_string(),
+        };
+        Ok(Self {
+            info,
+            sources,
+            hashes,
+            plugins,
+            compiled: Some(compiled),
+        })
+    }
+
+    /// The default definitions built into the binary.
+    pub fn builtin() -> Result<Self, EngineError> {
+        let key = vigil_drop::parse_public_key(builtin::DEFAULT_DROP_KEY)
+            .map_err(|err| EngineError::Definitions(format!("built-in definitions: {err}")))?;
+        let drop = vigil_drop::open(builtin::DEFAULT_DROP, &[key], u64::MAX)
+            .map_err(|err| EngineError::Definitions(format!("built-in definitions: {err}")))?;
+        Self::from_drop(drop, "built-in".into(), None)
+            .map_err(|rejection| EngineError::Definitions(format!("built-in definitions: {}", rejection.message)))
+    }
+
+    /// The detectors for a scan: these definitions plus `extra` rule sources (`--rules`).
+    pub fn detectors(self, extra: &[RuleSource]) -> Result<Detectors, EngineError> {
+        let yara = match self.compiled {
+            Some(compiled) if extra.is_empty() => compiled,
+            _ => {
+                let mut sources = self.sources;
+                sources.extend_from_slice(extra);
+                YaraRules::compile(&sources)?
+            }
+        };
+        Ok(Detectors {
+            yara,
+            hashes: self.hashes,
+        })
+    }
+}
+
+/// Refuses a plugin file that is not a WebAssembly module or component.
+fn check_wasm(path: &str, content: &[u8]) -> Result<(), Rejection> {
+    const MODULE: &[u8] = b"\0asm\x01\0\0\0";
+    const COMPONENT: &[u8] = b"\0asm\x0d\0\x01\0";
+    if content.starts_with(MODULE) || content.starts_with(COMPONENT) {
+        Ok(())
+    } else {
+        Err(Rejection::new(
+            "plugin",
+            format!("{path} is not a WebAssembly module or component"),
+        ))
+    }
+}
+
+/// Why an update was refused: a short machine-readable reason and a message for people.
+#[derive(Debug)]
+struct Rejection {
+    reason: &'static str,
+    message: String,
+    to_version: Option<u64>,
+}
+
+impl Rejection {
+    fn new(reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            message: message.into(),
+            to_version: None,
+        }
+    }
+}
+
+impl From<DropError> for Rejection {
+    fn from(err: DropError) -> Self {
+        let reason = match &err {
+            DropError::Archive(_) => "archive",
+            DropError::EntryName { .. } | DropError::NotAFile(_) | DropError::Duplicate(_) => "entry",
+            DropError::TooLarge(_) => "too_large",
+            DropError::Missing(_) | DropError::Manifest(_) => "manifest",
+            DropError::Signature(_) => "signature",
+            DropError::UntrustedKey(_) => "untrusted_key",
+            DropError::MissingFile(_) | DropError::Unlisted(_) => "contents",
+            DropError::Mismatch { .. } => "digest",
+            DropError::Key(_) => "key",
+        };
+        Self::new(reason, err.to_string())
+    }
+}
+
+impl From<EngineError> for Rejection {
+    fn from(err: EngineError) -> Self {
+        Self::new("install", err.to_string())
+    }
+}
+
+/// One line of the update report (`vigil definitions history`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct UpdateRecord {
+    /// Unix seconds.
+    pub time: i64,
+    /// `update` or `rollback`.
+    pub kind: String,
+    /// The version active before.
+    pub from_version: u64,
+    /// The version installed or offered, when known.
+    pub to_version: Option<u64>,
+    /// `installed` or `rejected`.
+    pub status: String,
+    /// Why it was rejected (`signature`, `digest`, `downgrade`, `rules`...), or `ok`.
+    pub reason: String,
+    /// The message naming the problem.
+    pub error: Option<String>,
+    /// The drop file.
+    pub source: String,
+}
+
+/// The installed definitions of one state dir.
+pub struct DefinitionsStore {
+    state: Arc<State>,
+    dir: PathBuf,
+}
+
+impl DefinitionsStore {
+    /// Opens the store, removing what an interrupted install left behind.
+    pub fn open(state: Arc<State>) -> Result<Self, EngineError> {
+        let dir = state.dir().join("definitions");
+        std::fs::create_dir_all(dir.join("versions"))
+            .map_err(io_error(format!("cannot create {}", dir.display())))?;
+        let store = Self { state, dir };
+        store.clean_up()?;
+        Ok(store)
+    }
+
+    fn link(&self, name: &str) -> Option<PathBuf> {
+        let target = std::fs::read_link(self.dir.join(name)).ok()?;
+        Some(self.dir.join(target))
+    }
+
+    /// Removes staging folders, half-made links and versions neither active nor previous.
+    fn clean_up(&self) -> Result<(), EngineError> {
+        let keep: HashSet<PathBuf> = ["active", "previous"].iter().filter_map(|l| self.link(l)).collect();
+        let list = |dir: &Path| -> Result<Vec<PathBuf>, EngineError> {
+            let entries = std::fs::read_dir(dir).map_err(io_error(format!("cannot list {}", dir.display())))?;
+            Ok(entries.flatten().map(|entry| entry.path()).collect())
+        };
+        for path in list(&self.dir)? {
+            let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            if name.starts_with("staging-") {
+                remove_tree(&path)?;
+            } else if name.ends_with(".tmp") {
+                remove_if_present(&path)?;
+            }
+        }
+        for path in list(&self.dir.join("versions"))? {
+            if !keep.contains(&path) {
+                remove_tree(&path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The definitions scans use: the active installed version, or the built-in default.
+    pub fn active(&self) -> Result<Definitions, EngineError> {
+        match self.link("active") {
+            Some(dir) => self.load_installed(&dir),
+            None => Definitions::builtin(),
+        }
+    }
+
+    /// The previous installed version's description, if any.
+    pub fn previous(&self) -> Result<Option<DefinitionsInfo>, EngineError> {
+        self.link("previous").map(|dir| read_install_info(&dir)).transpose()
+    }
+
+    fn active_version(&self) -> Result<u64, EngineError> {
+        match self.link("active") {
+            Some(dir) => Ok(read_install_info(&dir)?.version),
+            None => Ok(Definitions::builtin()?.info.version),
+        }
+    }
+
+    /// Loads an installed version, checking every file against its manifest; compiled rules are
+    /// loaded, or compiled again when they were made by another yara-x version.
+    fn load_installed(&self, dir: &Path) -> Result<Definitions, EngineError> {
+        let damaged = |why: String| EngineError::Definitions(format!("installed definitions {}: {why}", dir.display()));
+        let info = read_install_info(dir)?;
+        let manifest: vigil_drop::Manifest = serde_json::from_slice(
+            &std::fs::read(dir.join(vigil_drop::MANIFEST)).map_err(|err| damaged(err.to_string()))?,
+        )
+        .map_err(|err| damaged(err.to_string()))?;
+        let mut files = std::collections::BTreeMap::new();
+        for entry in &manifest.files {
+            let content = std::fs::read(dir.join(&entry.path)).map_err(|err| damaged(format!("{}: {err}", entry.path)))?;
+            if blake3::hash(&content).to_hex().as_str() != entry.blake3 {
+                return Err(damaged(format!("{} does not match its manifest", entry.path)));
+            }
+            files.insert(entry.path.clone(), content);
+        }
+        let mut sources = Vec::new();
+        let mut hashes = HashLists::default();
+        let mut plugins = Vec::new();
+        for (path, content) in files {
+            match vigil_drop::kind_of(&path).map_err(damaged)? {
+                Kind::Rules => sources.push(RuleSource {
+                    origin: path,
+                    text: String::from_utf8_lossy(&content).into_owned(),
+                }),
+                Kind::Hashes => hashes.add(&path, &String::from_utf8_lossy(&content))?,
+                Kind::Plugin => plugins.push((path, content)),
+            }
+        }
+        let compiled = if info.yara_x == builtin::YARA_X_VERSION {
+            std::fs::read(dir.join(COMPILED))
+                .ok()
+                .and_then(|bytes| YaraRules::deserialize(&bytes).ok())
+        } else {
+            None
+        };
+        Ok(Definitions {
+            info,
+            sources,
+            hashes,
+            plugins,
+            compiled,
+        })
+    }
+
+    /// Verifies a drop and, if every check passes, installs it and makes it active. Every attempt
+    /// is recorded in the update report; a refused drop changes nothing else.
+    pub fn update(
+        &self,
+        drop_path: &Path,
+        config: &DefinitionsConfig,
+        allow_downgrade: bool,
+    ) -> Result<UpdateRecord, EngineError> {
+        let from_version = self.active_version()?;
+        let outcome = self.try_update(drop_path, config, allow_downgrade, from_version);
+        let mut record = UpdateRecord {
+            time: unix_now(),
+            kind: "update".into(),
+            from_version,
+            to_version: None,
+            status: "installed".into(),
+            reason: "ok".into(),
+            error: None,
+            source: drop_path.display().to_string(),
+        };
+        match &outcome {
+            Ok(version) => record.to_version = Some(*version),
+            Err(rejection) => {
+                record.to_version = rejection.to_version;
+                record.status = "rejected".into();
+                record.reason = rejection.reason.into();
+                record.error = Some(rejection.message.clone());
+            }
+        }
+        self.record(&record)?;
+        match outcome {
+            Ok(_) => Ok(record),
+            Err(rejection) => Err(EngineError::Definitions(format!(
+                "drop {} refused: {}",
+                drop_path.display(),
+                rejection.message
+            ))),
+        }
+    }
+
+    fn try_update(
+        &self,
+        drop_path: &Path,
+        config: &DefinitionsConfig,
+        allow_downgrade: bool,
+        from_version: u64,
+    ) -> Result<u64, Rejection> {
+        let bytes = std::fs::read(drop_path)
+            .map_err(|err| Rejection::new("unreadable", format!("cannot read {}: {err}", drop_path.display())))?;
+        let trusted = config
+            .trusted_keys
+            .iter()
+            .map(|line| vigil_drop::parse_public_key(line))
+            .collect::<Result<Vec<_>, _>>()?;
+        if trusted.is_empty() {
+            return Err(Rejection::new(
+                "untrusted_key",
+                "no key is trusted: add the publisher's public key to definitions.trusted_keys",
+            ));
+        }
+        let drop = vigil_drop::open(&bytes, &trusted, config.max_drop_size)?;
+        let to_version = drop.manifest.version;
+        let with_version = |mut rejection: Rejection| {
+            rejection.to_version = Some(to_version);
+            rejection
+        };
+        if to_version <= from_version && !allow_downgrade {
+            let what = if to_version == from_version { "the same version as" } else { "older than" };
+            return Err(with_version(Rejection::new(
+                "downgrade",
+                format!(
+                    "version {to_version} is {what} the active version {from_version} (--allow-downgrade to install it anyway)"
+                ),
+            )));
+        }
+        if !engine_satisfies(&drop.manifest.min_engine_version) {
+            return Err(with_version(Rejection::new(
+                "engine_version",
+                format!(
+                    "it needs engine version {} or newer; this engine is {ENGINE_VERSION}",
+                    drop.manifest.min_engine_version
+                ),
+            )));
+        }
+        let manifest_bytes = drop.manifest_bytes.clone();
+        let signature = drop.signature_bytes.clone();
+        let files = drop.files.clone();
+        let definitions = Definitions::from_drop(drop, drop_path.display().to_string(), Some(unix_now()))
+            .map_err(with_version)?;
+        self.install(&definitions, &manifest_bytes, &signature, &files)
+            .map_err(|err| with_version(err.into()))?;
+        Ok(to_version)
+    }
+
+    /// Writes the new version in a staging folder, moves it into `versions/`, then switches the
+    /// links: `previous` first (to the still-active version), then `active`.
+    fn install(
+        &self,
+        definitions: &Definitions,
+        manifest: &[u8],
+        signature: &[u8],
+        files: &std::collections::BTreeMap<String, Vec<u8>>,
+    ) -> Result<(), EngineError> {
+        let staging = self.dir.join(format!("staging-{}", random_id()?));
+        std::fs::create_dir(&staging).map_err(io_error(format!("cannot create {}", staging.display())))?;
+        write_durably(&staging.join(vigil_drop::MANIFEST), manifest)?;
+        write_durably(&staging.join(vigil_drop::SIGNATURE), signature)?;
+        for (path, content) in files {
+            let target = staging.join(path);
+            let folder = target.parent().expect("drop paths have a folder");
+            if !folder.exists() {
+                std::fs::create_dir(folder).map_err(io_error(format!("cannot create {}", folder.display())))?;
+            }
+            write_durably(&target, content)?;
+            fault::point("definitions: file staged");
+        }
+        let compiled = definitions
+            .compiled
+            .as_ref()
+            .expect("definitions made from a drop are compiled");
+        write_durably(&staging.join(COMPILED), &compiled.serialize()?)?;
+        let info = serde_json::to_vec_pretty(&definitions.info).expect("info serializes");
+        write_durably(&staging.join(INSTALL_INFO), &info)?;
+        for folder in ["rules", "hashes", "plugins"] {
+            if staging.join(folder).exists() {
+                sync_dir(&staging.join(folder))?;
+            }
+        }
+        sync_dir(&staging)?;
+        fault::point("definitions: staging complete");
+
+        let name = format!("v{}-{}", definitions.info.version, random_id()?);
+        let version_dir = self.dir.join("versions").join(&name);
+        std::fs::rename(&staging, &version_dir).map_err(io_error(format!("cannot rename {}", staging.display())))?;
+        sync_dir(&self.dir.join("versions"))?;
+        fault::point("definitions: version in place");
+
+        if let Ok(current) = std::fs::read_link(self.dir.join("active")) {
+            self.switch_link("previous", &current)?;
+            fault::point("definitions: previous switched");
+        }
+        self.switch_link("active", &Path::new("versions").join(&name))?;
+        fault::point("definitions: active switched");
+        self.clean_up()
+    }
+
+    /// Points `name` at `target` atomically: a new link, renamed over the old one, then fsync.
+    fn switch_link(&self, name: &str, target: &Path) -> Result<(), EngineError> {
+        let temp = self.dir.join(format!("{name}.tmp"));
+        remove_if_present(&temp)?;
+        std::os::unix::fs::symlink(target, &temp).map_err(io_error(format!("cannot create {}", temp.display())))?;
+        std::fs::rename(&temp, self.dir.join(name)).map_err(io_error(format!("cannot switch {name}")))?;
+        sync_dir(&self.dir)
+    }
+
+    /// Makes the previous version active again (and the current one previous).
+    pub fn rollback(&self) -> Result<UpdateRecord, EngineError> {
+        let from_version = self.active_version()?;
+        let (Ok(previous), Ok(current)) = (
+            std::fs::read_link(self.dir.join("previous")),
+            std::fs::read_link(self.dir.join("active")),
+        ) else {
+            return Err(EngineError::Definitions(
+                "there is no previous version to roll back to".into(),
+            ));
+        };
+        if previous == current {
+            return Err(EngineError::Definitions(
+                "there is no previous version to roll back to".into(),
+            ));
+        }
+        let to_version = read_install_info(&self.dir.join(&previous))?.version;
+        self.switch_link("active", &previous)?;
+        fault::point("rollback: active switched");
+        self.switch_link("previous", &current)?;
+        let record = UpdateRecord {
+            time: unix_now(),
+            kind: "rollback".into(),
+            from_version,
+            to_version: Some(to_version),
+            status: "installed".into(),
+            reason: "ok".into(),
+            error: None,
+            source: self.dir.join(&previous).display().to_string(),
+        };
+        self.record(&record)?;
+        Ok(record)
+    }
+
+    fn record(&self, record: &UpdateRecord) -> Result<(), EngineError> {
+        self.state
+            .db()
+            .execute(
+                "INSERT INTO definition_updates (time, kind, from_version, to_version, status, reason, error, source)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    record.time,
+                    record.kind,
+                    record.from_version as i64,
+                    record.to_version.map(|v| v as i64),
+                    record.status,
+                    record.reason,
+                    record.error,
+                    record.source
+                ],
+            )
+            .map_err(|err| self.state.error(err))?;
+        Ok(())
+    }
+
+    /// Every update and rollback attempt, oldest first.
+    pub fn history(&self) -> Result<Vec<UpdateRecord>, EngineError> {
+        let db = self.state.db();
+        let mut statement = db
+            .prepare(
+                "SELECT time, kind, from_version, to_version, status, reason, error, source
+                 FROM definition_updates ORDER BY rowid",
+            )
+            .map_err(|err| self.state.error(err))?;
+        let records = statement
+            .query_map([], |row| {
+                Ok(UpdateRecord {
+                    time: row.get(0)?,
+                    kind: row.get(1)?,
+                    from_version: row.get::<_, i64>(2)? as u64,
+                    to_version: row.get::<_, Option<i64>>(3)?.map(|v| v as u64),
+                    status: row.get(4)?,
+                    reason: row.get(5)?,
+                    error: row.get(6)?,
+                    source: row.get(7)?,
+                })
+            })
+            .and_then(Iterator::collect)
+            .map_err(|err| self.state.error(err))?;
+        Ok(records)
+    }
+}
+
+fn read_install_info(dir: &Path) -> Result<DefinitionsInfo, EngineError> {
+    let bytes = std::fs::read(dir.join(INSTALL_INFO))
+        .map_err(io_error(format!("cannot read {}", dir.join(INSTALL_INFO).display())))?;
+    serde_json::from_slice(&bytes).map_err(|err| {
+        EngineError::Definitions(format!("{} is damaged: {err}", dir.join(INSTALL_INFO).display()))
+    })
+}
+
+/// Whether this engine is at least `required` (`major.minor.patch`).
+fn engine_satisfies(required: &str) -> bool {
+    let parse = |v: &str| -> Option<Vec<u64>> { v.split('.').map(|p| p.parse().ok()).collect() };
+    match (parse(required), parse(ENGINE_VERSION)) {
+        (Some(required), Some(engine)) => engine >= required,
+        _ => false,
+    }
+}
+
+fn write_durably(path: &Path, content: &[u8]) -> Result<(), EngineError> {
+    let mut file = create_exclusive(path)?;
+    file.write_all(content)
+        .and_then(|()| file.sync_all())
+        .map_err(io_error(format!("cannot write {}", path.display())))
+}
+
+fn remove_tree(path: &Path) -> Result<(), EngineError> {
+    match std::fs::remove_dir_all(path) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            Err(io_error(format!("cannot remove {}", path.display()))(err))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_versions_compare_numerically() {
+        assert!(engine_satisfies("0.0.1"));
+        assert!(engine_satisfies(ENGINE_VERSION));
+        assert!(!engine_satisfies("999.0.0"));
+        assert!(!engine_satisfies("not.a.version"));
+    }
+
+    #[test]
+    fn the_builtin_drop_verifies_and_compiles() {
+        let definitions = Definitions::builtin().unwrap();
+        assert_eq!(definitions.info.source, "built-in");
+        assert!(definitions.info.rules >= 11, "{:?}", definitions.info);
+    }
+}
