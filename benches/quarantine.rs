@@ -10,7 +10,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn eicar() -> Vec<u8> {
@@ -49,7 +52,10 @@ fn copy_fsync_unlink(dir: &Path, vault: &Path) -> Duration {
             copy.sync_all().unwrap();
             vault_dir.sync_all().unwrap();
             std::fs::remove_file(&path).unwrap();
-            std::fs::File::open(path.parent().unwrap()).unwrap().sync_all().unwrap();
+            std::fs::File::open(path.parent().unwrap())
+                .unwrap()
+                .sync_all()
+                .unwrap();
             n += 1;
         }
     }
@@ -89,11 +95,18 @@ fn main() {
         plant(&corpus, files);
         baseline.push(copy_fsync_unlink(&corpus, &work.path().join("copies")));
         plant(&corpus, files);
-        report.push(vigil_scan(&corpus, &work.path().join(format!("state-report-{round}")), "report"));
+        report.push(vigil_scan(
+            &corpus,
+            &work.path().join(format!("state-report-{round}")),
+            "report",
+        ));
         plant(&corpus, files);
         let state = work.path().join(format!("state-quarantine-{round}"));
         quarantine.push(vigil_scan(&corpus, &state, "quarantine"));
-        assert_eq!(std::fs::read_dir(state.join("quarantine")).unwrap().count(), files + 1);
+        assert_eq!(
+            std::fs::read_dir(state.join("quarantine")).unwrap().count(),
+            files + 1
+        );
         println!(
             "round {round}: copy+fsync+unlink {:.2?}  scan (report) {:.2?}  scan (quarantine) {:.2?}",
             baseline[round], report[round], quarantine[round]
@@ -103,9 +116,22 @@ fn main() {
     let per_file = |d: Duration| d.as_secs_f64() * 1e6 / files as f64;
     let quarantine_only = quarantine.saturating_sub(report);
     println!("\n{files} files, medians of {rounds} rounds:");
-    println!("  copy + fsync + unlink   {:>9.2?}  {:>7.0} µs/file", baseline, per_file(baseline));
-    println!("  vigil scan, report      {:>9.2?}  {:>7.0} µs/file", report, per_file(report));
-    println!("  vigil scan, quarantine  {:>9.2?}  {:>7.0} µs/file  ({:.0} files/s)", quarantine, per_file(quarantine), files as f64 / quarantine.as_secs_f64());
+    println!(
+        "  copy + fsync + unlink   {:>9.2?}  {:>7.0} µs/file",
+        baseline,
+        per_file(baseline)
+    );
+    println!(
+        "  vigil scan, report      {:>9.2?}  {:>7.0} µs/file",
+        report,
+        per_file(report)
+    );
+    println!(
+        "  vigil scan, quarantine  {:>9.2?}  {:>7.0} µs/file  ({:.0} files/s)",
+        quarantine,
+        per_file(quarantine),
+        files as f64 / quarantine.as_secs_f64()
+    );
     println!(
         "quarantine cost per file (quarantine - report run): {:.0} µs = {:.2}x a plain copy + fsync + unlink",
         per_file(quarantine_only),

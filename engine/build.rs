@@ -18,7 +18,8 @@ fn main() {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
     let version = env!("CARGO_PKG_VERSION");
-    let drop = vigil_drop::build(&files, 1, version, created, &key).expect("the default signatures form a valid drop");
+    let drop = vigil_drop::build(&files, 1, version, created, &key)
+        .expect("the default signatures form a valid drop");
     let out = Path::new(&std::env::var("OUT_DIR").unwrap()).to_path_buf();
     std::fs::write(out.join("default.drop"), drop).unwrap();
     std::fs::write(

@@ -44,6 +44,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::threat::ThreatCommand,
     },
+    /// Definitions drops: keygen, build, update, rollback, status, history.
+    Definitions {
+        #[command(subcommand)]
+        command: cli::definitions::DefinitionsCommand,
+    },
     /// The quarantine vault: list, restore, remove.
     Quarantine {
         #[command(subcommand)]
@@ -63,6 +68,7 @@ fn main() -> ExitCode {
         Command::Exclusion { command } => cli::exclusion::run(&context, command),
         Command::Threat { command } => cli::threat::run(&context, command),
         Command::Quarantine { command } => cli::quarantine::run(&context, command),
+        Command::Definitions { command } => cli::definitions::run(&context, command),
     };
     match outcome {
         Ok(code) => code,

@@ -17,7 +17,8 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, Verifier};
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 /// The manifest's file name inside a drop.
@@ -182,7 +183,11 @@ pub fn parse_secret_key(text: &str) -> Result<SigningKey, DropError> {
     let hex_seed = text
         .trim()
         .strip_prefix(&format!("{KEY_PREFIX}-secret "))
-        .ok_or_else(|| DropError::Key(format!("a secret key file starts with `{KEY_PREFIX}-secret`")))?;
+        .ok_or_else(|| {
+            DropError::Key(format!(
+                "a secret key file starts with `{KEY_PREFIX}-secret`"
+            ))
+        })?;
     let seed: [u8; 32] = unhex(hex_seed.trim())
         .and_then(|bytes| bytes.try_into().ok())
         .ok_or_else(|| DropError::Key("the secret key is not 64 hex digits".into()))?;
@@ -198,7 +203,9 @@ pub fn public_key_line(key: &VerifyingKey) -> String {
 pub fn parse_public_key(line: &str) -> Result<VerifyingKey, DropError> {
     let mut words = line.split_whitespace();
     if words.next() != Some(KEY_PREFIX) {
-        return Err(DropError::Key(format!("{line:?} does not start with `{KEY_PREFIX}`")));
+        return Err(DropError::Key(format!(
+            "{line:?} does not start with `{KEY_PREFIX}`"
+        )));
     }
     let bytes: [u8; 32] = words
         .next()
@@ -273,7 +280,11 @@ pub fn build(
 
 /// Reads and verifies a drop. `trusted` are the accepted public keys; `max_size` bounds the
 /// archive and the sum of its entries.
-pub fn open(archive: &[u8], trusted: &[VerifyingKey], max_size: u64) -> Result<VerifiedDrop, DropError> {
+pub fn open(
+    archive: &[u8],
+    trusted: &[VerifyingKey],
+    max_size: u64,
+) -> Result<VerifiedDrop, DropError> {
     if archive.len() as u64 > max_size {
         return Err(DropError::TooLarge(format!(
             "the drop is {} bytes, more than definitions.max_drop_size ({max_size})",
@@ -281,11 +292,15 @@ pub fn open(archive: &[u8], trusted: &[VerifyingKey], max_size: u64) -> Result<V
         )));
     }
     let mut entries = read_entries(archive, max_size)?;
-    let manifest_bytes = entries.remove(MANIFEST).ok_or(DropError::Missing(MANIFEST))?;
-    let signature_text = entries.remove(SIGNATURE).ok_or(DropError::Missing(SIGNATURE))?;
+    let manifest_bytes = entries
+        .remove(MANIFEST)
+        .ok_or(DropError::Missing(MANIFEST))?;
+    let signature_text = entries
+        .remove(SIGNATURE)
+        .ok_or(DropError::Missing(SIGNATURE))?;
     let signer = verify_signature(&manifest_bytes, &signature_text, trusted)?;
-    let manifest: Manifest =
-        serde_json::from_slice(&manifest_bytes).map_err(|err| DropError::Manifest(err.to_string()))?;
+    let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
+        .map_err(|err| DropError::Manifest(err.to_string()))?;
     if manifest.format != FORMAT {
         return Err(DropError::Manifest(format!(
             "format {} is not supported (this engine reads format {FORMAT})",
@@ -314,7 +329,10 @@ pub fn open(archive: &[u8], trusted: &[VerifyingKey], max_size: u64) -> Result<V
             });
         }
         if files.insert(entry.path.clone(), content).is_some() {
-            return Err(DropError::Manifest(format!("{} is listed twice", entry.path)));
+            return Err(DropError::Manifest(format!(
+                "{} is listed twice",
+                entry.path
+            )));
         }
     }
     if let Some(extra) = entries.into_keys().next() {
@@ -395,7 +413,11 @@ fn check_entry_name(name: &str) -> Result<(), DropError> {
 }
 
 /// Checks `manifest.sig` against the manifest and the trusted keys; returns the signer's line.
-fn verify_signature(manifest: &[u8], signature_file: &[u8], trusted: &[VerifyingKey]) -> Result<String, DropError> {
+fn verify_signature(
+    manifest: &[u8],
+    signature_file: &[u8],
+    trusted: &[VerifyingKey],
+) -> Result<String, DropError> {
     let text = std::str::from_utf8(signature_file)
         .map_err(|_| DropError::Signature("manifest.sig is not text".into()))?;
     let mut lines = text.lines();

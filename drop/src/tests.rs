@@ -6,7 +6,10 @@ fn key() -> SigningKey {
 
 fn files() -> Vec<(String, Vec<u8>)> {
     vec![
-        ("rules/a.yar".to_string(), b"rule a { condition: false }".to_vec()),
+        (
+            "rules/a.yar".to_string(),
+            b"rule a { condition: false }".to_vec(),
+        ),
         ("hashes/bad.txt".to_string(), b"# none\n".to_vec()),
     ]
 }
@@ -90,16 +93,52 @@ fn bad_drops_are_refused_with_the_problem_named() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("truncated", truncated, "truncated"),
         ("not a tar", b"hello world".repeat(100), "archive"),
-        ("other key", build(&files(), 5, "0.1.0", 0, &other_key).unwrap(), "untrusted key"),
+        (
+            "other key",
+            build(&files(), 5, "0.1.0", 0, &other_key).unwrap(),
+            "untrusted key",
+        ),
         ("tampered", raw_tar(&tampered), "blake3 differs"),
-        ("missing file", raw_tar(&missing), "missing from the archive"),
-        ("unlisted file", with_extra("rules/extra.yar", tar::EntryType::Regular, b"x"), "not in the manifest"),
-        ("dot-dot", with_extra("rules/../../etc/x.yar", tar::EntryType::Regular, b"x"), "`..`"),
-        ("absolute", with_extra("/etc/cron.d/x", tar::EntryType::Regular, b"x"), "absolute"),
-        ("symlink", with_extra("rules/link.yar", tar::EntryType::Symlink, b""), "not a regular file"),
-        ("hard link", with_extra("rules/hard.yar", tar::EntryType::Link, b""), "not a regular file"),
-        ("duplicate", with_extra("rules/a.yar", tar::EntryType::Regular, b"x"), "appears twice"),
-        ("outside layout", with_extra("bin/evil.sh", tar::EntryType::Regular, b"x"), "unknown folder"),
+        (
+            "missing file",
+            raw_tar(&missing),
+            "missing from the archive",
+        ),
+        (
+            "unlisted file",
+            with_extra("rules/extra.yar", tar::EntryType::Regular, b"x"),
+            "not in the manifest",
+        ),
+        (
+            "dot-dot",
+            with_extra("rules/../../etc/x.yar", tar::EntryType::Regular, b"x"),
+            "`..`",
+        ),
+        (
+            "absolute",
+            with_extra("/etc/cron.d/x", tar::EntryType::Regular, b"x"),
+            "absolute",
+        ),
+        (
+            "symlink",
+            with_extra("rules/link.yar", tar::EntryType::Symlink, b""),
+            "not a regular file",
+        ),
+        (
+            "hard link",
+            with_extra("rules/hard.yar", tar::EntryType::Link, b""),
+            "not a regular file",
+        ),
+        (
+            "duplicate",
+            with_extra("rules/a.yar", tar::EntryType::Regular, b"x"),
+            "appears twice",
+        ),
+        (
+            "outside layout",
+            with_extra("bin/evil.sh", tar::EntryType::Regular, b"x"),
+            "unknown folder",
+        ),
     ];
     for (what, bytes, expected) in cases {
         let err = open(&bytes, &trusted(), 1 << 20).unwrap_err().to_string();
@@ -113,7 +152,11 @@ fn bad_drops_are_refused_with_the_problem_named() {
 fn a_manifest_with_an_unknown_key_is_refused_even_when_signed() {
     let manifest = br#"{"format":1,"version":2,"min_engine_version":"0.1.0","created":0,"files":[],"extra":true}"#;
     let signature = key().sign(manifest);
-    let sig = format!("{}\n{}\n", public_key_line(&key().verifying_key()), hex(&signature.to_bytes()));
+    let sig = format!(
+        "{}\n{}\n",
+        public_key_line(&key().verifying_key()),
+        hex(&signature.to_bytes())
+    );
     let bytes = raw_tar(&[
         (MANIFEST, tar::EntryType::Regular, manifest),
         (SIGNATURE, tar::EntryType::Regular, sig.as_bytes()),
@@ -125,9 +168,15 @@ fn a_manifest_with_an_unknown_key_is_refused_even_when_signed() {
 #[test]
 fn keys_round_trip_through_their_text_forms() {
     let key = generate_key().unwrap();
-    assert_eq!(parse_secret_key(&secret_key_text(&key)).unwrap().as_bytes(), key.as_bytes());
+    assert_eq!(
+        parse_secret_key(&secret_key_text(&key)).unwrap().as_bytes(),
+        key.as_bytes()
+    );
     let line = public_key_line(&key.verifying_key());
-    assert_eq!(parse_public_key(&format!("{line} release key")).unwrap(), key.verifying_key());
+    assert_eq!(
+        parse_public_key(&format!("{line} release key")).unwrap(),
+        key.verifying_key()
+    );
     assert!(parse_public_key("ssh-ed25519 AAAA").is_err());
     assert!(parse_public_key("vigil-ed25519 abcd").is_err());
 }

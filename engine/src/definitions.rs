@@ -77,7 +77,11 @@ pub struct Definitions {
 
 impl Definitions {
     /// Checks a verified drop's content: rules compile, hash lists parse, plugins are WebAssembly.
-    fn from_drop(drop: VerifiedDrop, source: String, installed_at: Option<i64>) -> Result<Self, Rejection> {
+    fn from_drop(
+        drop: VerifiedDrop,
+        source: String,
+        installed_at: Option<i64>,
+    ) -> Result<Self, Rejection> {
         let mut sources = Vec::new();
         let mut hashes = HashLists::default();
         let mut plugins = Vec::new();
@@ -85,8 +89,9 @@ impl Definitions {
             let kind = vigil_drop::kind_of(&path).map_err(|why| Rejection::new("layout", why))?;
             match kind {
                 Kind::Rules => {
-                    let text = String::from_utf8(content)
-                        .map_err(|_| Rejection::new("rules", format!("{path} is not UTF-8 text")))?;
+                    let text = String::from_utf8(content).map_err(|_| {
+                        Rejection::new("rules", format!("{path} is not UTF-8 text"))
+                    })?;
                     sources.push(RuleSource { origin: path, text });
                 }
                 Kind::Hashes => {
@@ -101,7 +106,8 @@ impl Definitions {
                 }
             }
         }
-        let compiled = YaraRules::compile(&sources).map_err(|err| Rejection::new("rules", err.to_string()))?;
+        let compiled =
+            YaraRules::compile(&sources).map_err(|err| Rejection::new("rules", err.to_string()))?;
         let info = DefinitionsInfo {
             version: drop.manifest.version,
             created: drop.manifest.created,
@@ -128,8 +134,9 @@ impl Definitions {
             .map_err(|err| EngineError::Definitions(format!("built-in definitions: {err}")))?;
         let drop = vigil_drop::open(builtin::DEFAULT_DROP, &[key], u64::MAX)
             .map_err(|err| EngineError::Definitions(format!("built-in definitions: {err}")))?;
-        Self::from_drop(drop, "built-in".into(), None)
-            .map_err(|rejection| EngineError::Definitions(format!("built-in definitions: {}", rejection.message)))
+        Self::from_drop(drop, "built-in".into(), None).map_err(|rejection| {
+            EngineError::Definitions(format!("built-in definitions: {}", rejection.message))
+        })
     }
 
     /// The detectors for a scan: these definitions plus `extra` rule sources (`--rules`).
@@ -147,6 +154,19 @@ impl Definitions {
             hashes: self.hashes,
         })
     }
+}
+
+/// Checks a drop as an update would (signature with `key`, contents, rules compile) and returns
+/// what it holds; `vigil definitions build` uses it so a publisher never ships a broken drop.
+pub fn check_drop(
+    bytes: &[u8],
+    key: &vigil_drop::VerifyingKey,
+) -> Result<DefinitionsInfo, EngineError> {
+    let drop = vigil_drop::open(bytes, &[*key], u64::MAX)
+        .map_err(|err| EngineError::Definitions(err.to_string()))?;
+    let definitions = Definitions::from_drop(drop, String::new(), None)
+        .map_err(|rejection| EngineError::Definitions(rejection.message))?;
+    Ok(definitions.info)
 }
 
 /// Refuses a plugin file that is not a WebAssembly module or component.
@@ -185,7 +205,9 @@ impl From<DropError> for Rejection {
     fn from(err: DropError) -> Self {
         let reason = match &err {
             DropError::Archive(_) => "archive",
-            DropError::EntryName { .. } | DropError::NotAFile(_) | DropError::Duplicate(_) => "entry",
+            DropError::EntryName { .. } | DropError::NotAFile(_) | DropError::Duplicate(_) => {
+                "entry"
+            }
             DropError::TooLarge(_) => "too_large",
             DropError::Missing(_) | DropError::Manifest(_) => "manifest",
             DropError::Signature(_) => "signature",
@@ -249,13 +271,21 @@ impl DefinitionsStore {
 
     /// Removes staging folders, half-made links and versions neither active nor previous.
     fn clean_up(&self) -> Result<(), EngineError> {
-        let keep: HashSet<PathBuf> = ["active", "previous"].iter().filter_map(|l| self.link(l)).collect();
+        let keep: HashSet<PathBuf> = ["active", "previous"]
+            .iter()
+            .filter_map(|l| self.link(l))
+            .collect();
         let list = |dir: &Path| -> Result<Vec<PathBuf>, EngineError> {
-            let entries = std::fs::read_dir(dir).map_err(io_error(format!("cannot list {}", dir.display())))?;
+            let entries = std::fs::read_dir(dir)
+                .map_err(io_error(format!("cannot list {}", dir.display())))?;
             Ok(entries.flatten().map(|entry| entry.path()).collect())
         };
         for path in list(&self.dir)? {
-            let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
             if name.starts_with("staging-") {
                 remove_tree(&path)?;
             } else if name.ends_with(".tmp") {
@@ -280,7 +310,9 @@ impl DefinitionsStore {
 
     /// The previous installed version's description, if any.
     pub fn previous(&self) -> Result<Option<DefinitionsInfo>, EngineError> {
-        self.link("previous").map(|dir| read_install_info(&dir)).transpose()
+        self.link("previous")
+            .map(|dir| read_install_info(&dir))
+            .transpose()
     }
 
     fn active_version(&self) -> Result<u64, EngineError> {
@@ -293,17 +325,24 @@ impl DefinitionsStore {
     /// Loads an installed version, checking every file against its manifest; compiled rules are
     /// loaded, or compiled again when they were made by another yara-x version.
     fn load_installed(&self, dir: &Path) -> Result<Definitions, EngineError> {
-        let damaged = |why: String| EngineError::Definitions(format!("installed definitions {}: {why}", dir.display()));
+        let damaged = |why: String| {
+            EngineError::Definitions(format!("installed definitions {}: {why}", dir.display()))
+        };
         let info = read_install_info(dir)?;
         let manifest: vigil_drop::Manifest = serde_json::from_slice(
-            &std::fs::read(dir.join(vigil_drop::MANIFEST)).map_err(|err| damaged(err.to_string()))?,
+            &std::fs::read(dir.join(vigil_drop::MANIFEST))
+                .map_err(|err| damaged(err.to_string()))?,
         )
         .map_err(|err| damaged(err.to_string()))?;
         let mut files = std::collections::BTreeMap::new();
         for entry in &manifest.files {
-            let content = std::fs::read(dir.join(&entry.path)).map_err(|err| damaged(format!("{}: {err}", entry.path)))?;
+            let content = std::fs::read(dir.join(&entry.path))
+                .map_err(|err| damaged(format!("{}: {err}", entry.path)))?;
             if blake3::hash(&content).to_hex().as_str() != entry.blake3 {
-                return Err(damaged(format!("{} does not match its manifest", entry.path)));
+                return Err(damaged(format!(
+                    "{} does not match its manifest",
+                    entry.path
+                )));
             }
             files.insert(entry.path.clone(), content);
         }
@@ -383,8 +422,12 @@ impl DefinitionsStore {
         allow_downgrade: bool,
         from_version: u64,
     ) -> Result<u64, Rejection> {
-        let bytes = std::fs::read(drop_path)
-            .map_err(|err| Rejection::new("unreadable", format!("cannot read {}: {err}", drop_path.display())))?;
+        let bytes = std::fs::read(drop_path).map_err(|err| {
+            Rejection::new(
+                "unreadable",
+                format!("cannot read {}: {err}", drop_path.display()),
+            )
+        })?;
         let trusted = config
             .trusted_keys
             .iter()
@@ -403,7 +446,11 @@ impl DefinitionsStore {
             rejection
         };
         if to_version <= from_version && !allow_downgrade {
-            let what = if to_version == from_version { "the same version as" } else { "older than" };
+            let what = if to_version == from_version {
+                "the same version as"
+            } else {
+                "older than"
+            };
             return Err(with_version(Rejection::new(
                 "downgrade",
                 format!(
@@ -423,8 +470,9 @@ impl DefinitionsStore {
         let manifest_bytes = drop.manifest_bytes.clone();
         let signature = drop.signature_bytes.clone();
         let files = drop.files.clone();
-        let definitions = Definitions::from_drop(drop, drop_path.display().to_string(), Some(unix_now()))
-            .map_err(with_version)?;
+        let definitions =
+            Definitions::from_drop(drop, drop_path.display().to_string(), Some(unix_now()))
+                .map_err(with_version)?;
         self.install(&definitions, &manifest_bytes, &signature, &files)
             .map_err(|err| with_version(err.into()))?;
         Ok(to_version)
@@ -440,14 +488,16 @@ impl DefinitionsStore {
         files: &std::collections::BTreeMap<String, Vec<u8>>,
     ) -> Result<(), EngineError> {
         let staging = self.dir.join(format!("staging-{}", random_id()?));
-        std::fs::create_dir(&staging).map_err(io_error(format!("cannot create {}", staging.display())))?;
+        std::fs::create_dir(&staging)
+            .map_err(io_error(format!("cannot create {}", staging.display())))?;
         write_durably(&staging.join(vigil_drop::MANIFEST), manifest)?;
         write_durably(&staging.join(vigil_drop::SIGNATURE), signature)?;
         for (path, content) in files {
             let target = staging.join(path);
             let folder = target.parent().expect("drop paths have a folder");
             if !folder.exists() {
-                std::fs::create_dir(folder).map_err(io_error(format!("cannot create {}", folder.display())))?;
+                std::fs::create_dir(folder)
+                    .map_err(io_error(format!("cannot create {}", folder.display())))?;
             }
             write_durably(&target, content)?;
             fault::point("definitions: file staged");
@@ -469,7 +519,8 @@ impl DefinitionsStore {
 
         let name = format!("v{}-{}", definitions.info.version, random_id()?);
         let version_dir = self.dir.join("versions").join(&name);
-        std::fs::rename(&staging, &version_dir).map_err(io_error(format!("cannot rename {}", staging.display())))?;
+        std::fs::rename(&staging, &version_dir)
+            .map_err(io_error(format!("cannot rename {}", staging.display())))?;
         sync_dir(&self.dir.join("versions"))?;
         fault::point("definitions: version in place");
 
@@ -486,8 +537,10 @@ impl DefinitionsStore {
     fn switch_link(&self, name: &str, target: &Path) -> Result<(), EngineError> {
         let temp = self.dir.join(format!("{name}.tmp"));
         remove_if_present(&temp)?;
-        std::os::unix::fs::symlink(target, &temp).map_err(io_error(format!("cannot create {}", temp.display())))?;
-        std::fs::rename(&temp, self.dir.join(name)).map_err(io_error(format!("cannot switch {name}")))?;
+        std::os::unix::fs::symlink(target, &temp)
+            .map_err(io_error(format!("cannot create {}", temp.display())))?;
+        std::fs::rename(&temp, self.dir.join(name))
+            .map_err(io_error(format!("cannot switch {name}")))?;
         sync_dir(&self.dir)
     }
 
@@ -575,10 +628,15 @@ impl DefinitionsStore {
 }
 
 fn read_install_info(dir: &Path) -> Result<DefinitionsInfo, EngineError> {
-    let bytes = std::fs::read(dir.join(INSTALL_INFO))
-        .map_err(io_error(format!("cannot read {}", dir.join(INSTALL_INFO).display())))?;
+    let bytes = std::fs::read(dir.join(INSTALL_INFO)).map_err(io_error(format!(
+        "cannot read {}",
+        dir.join(INSTALL_INFO).display()
+    )))?;
     serde_json::from_slice(&bytes).map_err(|err| {
-        EngineError::Definitions(format!("{} is damaged: {err}", dir.join(INSTALL_INFO).display()))
+        EngineError::Definitions(format!(
+            "{} is damaged: {err}",
+            dir.join(INSTALL_INFO).display()
+        ))
     })
 }
 

@@ -69,4 +69,3 @@ pub fn random_id() -> Result<String, EngineError> {
         .map(|b| format!("{b:02x}"))
         .collect())
 }
-

@@ -27,7 +27,9 @@ use std::sync::Arc;
 
 use rusqlite::{OptionalExtension, params};
 
-use crate::durable::{create_exclusive, io_error, random_bytes, random_id, remove_if_present, sync_dir};
+use crate::durable::{
+    create_exclusive, io_error, random_bytes, random_id, remove_if_present, sync_dir,
+};
 use crate::error::EngineError;
 use crate::fault;
 use crate::input::open_without_blocking;

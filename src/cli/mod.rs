@@ -2,6 +2,7 @@
 //! state directory.
 
 pub mod config;
+pub mod definitions;
 pub mod exclusion;
 pub mod output;
 pub mod quarantine;
@@ -59,4 +60,36 @@ pub fn print_line(line: &str) {
 /// Renders a path for people (lossy for non-UTF-8 names).
 pub fn shown(path: &Path) -> std::borrow::Cow<'_, str> {
     path.to_string_lossy()
+}
+
+/// Renders Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn format_time(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let seconds = unix.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_render_as_utc_dates() {
+        assert_eq!(super::format_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(super::format_time(1_795_616_789), "2026-11-25 13:46:29 UTC");
+        assert_eq!(super::format_time(951_782_400), "2000-02-29 00:00:00 UTC");
+    }
 }

@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use clap::Subcommand;
 
 use super::output::Format;
-use super::{Context, print_line, shown};
+use super::{Context, format_time, print_line, shown};
 
 /// `vigil threat ...`
 #[derive(Subcommand)]
@@ -39,7 +39,7 @@ pub fn run(context: &Context, command: ThreatCommand) -> Result<ExitCode> {
                     Format::Jsonl => print_line(&serde_json::to_string(&entry)?),
                     Format::Text => print_line(&format!(
                         "{}  {:<11} {}  {}{}",
-                        entry.time,
+                        format_time(entry.time),
                         entry.action,
                         entry.threat,
                         shown(&entry.path),

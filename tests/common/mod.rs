@@ -163,3 +163,43 @@ impl Scan {
             .any(|p| Path::new(p).starts_with(dir))
     }
 }
+
+/// One tar entry: name, type, content.
+pub type TarEntry = (String, tar::EntryType, Vec<u8>);
+
+/// A tar written entry by entry with raw headers, so that names and entry types a well-behaved
+/// builder refuses (`..`, absolute paths, links, duplicates) can be made, as an attacker would.
+pub fn raw_tar(entries: &[TarEntry]) -> Vec<u8> {
+    let mut archive = tar::Builder::new(Vec::new());
+    for (name, kind, content) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_size(content.len() as u64);
+        header.set_entry_type(*kind);
+        header.set_mode(0o644);
+        if *kind != tar::EntryType::Regular {
+            header.set_link_name_literal("rules/a.yar").unwrap();
+        }
+        header.set_cksum();
+        archive.append(&header, content.as_slice()).unwrap();
+    }
+    archive.into_inner().unwrap()
+}
+
+/// The entries of a tar, in order.
+pub fn tar_entries(bytes: &[u8]) -> Vec<TarEntry> {
+    use std::io::Read;
+    let mut archive = tar::Archive::new(bytes);
+    archive
+        .entries()
+        .unwrap()
+        .map(|entry| {
+            let mut entry = entry.unwrap();
+            let name = String::from_utf8(entry.path_bytes().into_owned()).unwrap();
+            let kind = entry.header().entry_type();
+            let mut content = Vec::new();
+            entry.read_to_end(&mut content).unwrap();
+            (name, kind, content)
+        })
+        .collect()
+}

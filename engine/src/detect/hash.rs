@@ -32,12 +32,14 @@ impl HashLists {
             let (hex, threat) = line
                 .split_once(char::is_whitespace)
                 .ok_or_else(|| fail("expected `<sha256 hex> <threat name>`"))?;
-            let digest = parse_sha256(hex).ok_or_else(|| fail("the digest is not 64 hex digits"))?;
+            let digest =
+                parse_sha256(hex).ok_or_else(|| fail("the digest is not 64 hex digits"))?;
             let threat = threat.trim();
             if threat.is_empty() {
                 return Err(fail("the threat name is missing"));
             }
-            self.entries.insert(digest, (threat.to_string(), list.to_string()));
+            self.entries
+                .insert(digest, (threat.to_string(), list.to_string()));
         }
         Ok(())
     }
@@ -90,7 +92,10 @@ mod tests {
         let mut lists = HashLists::default();
         let digest = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"; // "hello"
         lists
-            .add("known.txt", &format!("# comment\n\n{digest}  Trojan:Linux/Hello # trailing\n"))
+            .add(
+                "known.txt",
+                &format!("# comment\n\n{digest}  Trojan:Linux/Hello # trailing\n"),
+            )
             .unwrap();
         let mut found = Vec::new();
         lists.scan(b"hello", &mut found);
@@ -100,7 +105,10 @@ mod tests {
         assert_eq!(found.len(), 1);
         let err = lists.add("bad.txt", "ok\n").unwrap_err().to_string();
         assert!(err.contains("bad.txt") && err.contains("line 1"), "{err}");
-        let err = lists.add("bad.txt", &format!("{digest}\n")).unwrap_err().to_string();
+        let err = lists
+            .add("bad.txt", &format!("{digest}\n"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 1"), "{err}");
     }
 }

@@ -102,15 +102,16 @@ impl YaraRules {
 
     /// The compiled rules as bytes (with native code), to store beside installed definitions.
     pub fn serialize(&self) -> Result<Vec<u8>, EngineError> {
-        self.rules
-            .serialize()
-            .map_err(|err| EngineError::Definitions(format!("cannot serialize compiled rules: {err}")))
+        self.rules.serialize().map_err(|err| {
+            EngineError::Definitions(format!("cannot serialize compiled rules: {err}"))
+        })
     }
 
     /// Loads rules serialized by [`YaraRules::serialize`] with the same yara-x version.
     pub fn deserialize(bytes: &[u8]) -> Result<Self, EngineError> {
-        let rules = yara_x::Rules::deserialize(bytes)
-            .map_err(|err| EngineError::Definitions(format!("cannot load compiled rules: {err}")))?;
+        let rules = yara_x::Rules::deserialize(bytes).map_err(|err| {
+            EngineError::Definitions(format!("cannot load compiled rules: {err}"))
+        })?;
         Ok(Self { rules })
     }
 

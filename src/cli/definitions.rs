@@ -1,0 +1,246 @@
+//! `vigil definitions keygen|build|update|rollback|status|history`: publishing and installing
+//! signed definitions drops.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, bail};
+use clap::Subcommand;
+use vigil_engine::definitions::{DefinitionsStore, ENGINE_VERSION, check_drop};
+
+use super::output::Format;
+use super::{Context, format_time, print_line};
+
+/// `vigil definitions ...`
+#[derive(Subcommand)]
+pub enum DefinitionsCommand {
+    /// Make a signing key pair: the secret key in KEYFILE (0600), the public key line in KEYFILE.pub.
+    Keygen {
+        /// Where to write the secret key (never overwritten).
+        #[arg(long, value_name = "KEYFILE")]
+        out: PathBuf,
+    },
+    /// Build a signed drop from rule files (.yar), hash lists (.txt) and plugins (.wasm).
+    Build {
+        /// The secret key file made by `keygen`.
+        #[arg(long, value_name = "KEYFILE")]
+        key: PathBuf,
+        /// The definitions version (must rise with every release).
+        #[arg(long)]
+        version: u64,
+        /// The drop file to write.
+        #[arg(long, value_name = "DROP")]
+        out: PathBuf,
+        /// The oldest engine version that can use the drop.
+        #[arg(long, default_value = ENGINE_VERSION)]
+        min_engine_version: String,
+        /// Files or folders to include.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+    },
+    /// Verify a drop and install it atomically (the current version is kept for rollback).
+    Update {
+        /// The drop file.
+        #[arg(long, value_name = "DROP")]
+        from: PathBuf,
+        /// Accept a version that is not newer than the active one.
+        #[arg(long)]
+        allow_downgrade: bool,
+    },
+    /// Make the previous version active again.
+    Rollback,
+    /// Show the active definitions.
+    Status {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Show every update and rollback attempt.
+    History {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+/// Runs a `definitions` command.
+pub fn run(context: &Context, command: DefinitionsCommand) -> Result<ExitCode> {
+    match command {
+        DefinitionsCommand::Keygen { out } => keygen(&out)?,
+        DefinitionsCommand::Build {
+            key,
+            version,
+            out,
+            min_engine_version,
+            inputs,
+        } => build(&key, version, &out, &min_engine_version, &inputs)?,
+        DefinitionsCommand::Update {
+            from,
+            allow_downgrade,
+        } => {
+            let (config, _) = context.load_config()?;
+            let store = DefinitionsStore::open(Arc::new(context.open_state()?))?;
+            let record = store.update(&from, &config.definitions, allow_downgrade)?;
+            print_line(&format!(
+                "installed definitions version {} (was {})",
+                record.to_version.unwrap_or_default(),
+                record.from_version
+            ));
+        }
+        DefinitionsCommand::Rollback => {
+            let store = DefinitionsStore::open(Arc::new(context.open_state()?))?;
+            let record = store.rollback()?;
+            print_line(&format!(
+                "rolled back to definitions version {} (was {})",
+                record.to_version.unwrap_or_default(),
+                record.from_version
+            ));
+        }
+        DefinitionsCommand::Status { format } => {
+            let store = DefinitionsStore::open(Arc::new(context.open_state()?))?;
+            let info = store.active()?.info;
+            let previous = store.previous()?;
+            match format {
+                Format::Jsonl => {
+                    let mut value = serde_json::to_value(&info)?;
+                    value["previous_version"] = previous.map(|p| p.version).into();
+                    print_line(&value.to_string());
+                }
+                Format::Text => {
+                    print_line(&format!("version:   {}", info.version));
+                    print_line(&format!("created:   {}", format_time(info.created)));
+                    print_line(&format!("source:    {}", info.source));
+                    print_line(&format!("signed by: {}", info.signer));
+                    if let Some(at) = info.installed_at {
+                        print_line(&format!("installed: {}", format_time(at)));
+                    }
+                    print_line(&format!(
+                        "contents:  {} rules, {} hashes, {} plugins",
+                        info.rules, info.hashes, info.plugins
+                    ));
+                    print_line(&format!(
+                        "previous:  {}",
+                        previous.map_or("none".into(), |p| format!("version {}", p.version))
+                    ));
+                }
+            }
+        }
+        DefinitionsCommand::History { format } => {
+            let store = DefinitionsStore::open(Arc::new(context.open_state()?))?;
+            for record in store.history()? {
+                match format {
+                    Format::Jsonl => print_line(&serde_json::to_string(&record)?),
+                    Format::Text => print_line(&format!(
+                        "{}  {:<8} {} -> {}  {:<8} {}{}",
+                        format_time(record.time),
+                        record.kind,
+                        record.from_version,
+                        record.to_version.map_or("?".into(), |v| v.to_string()),
+                        record.status,
+                        record.reason,
+                        record.error.map(|e| format!(": {e}")).unwrap_or_default()
+                    )),
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn keygen(out: &Path) -> Result<()> {
+    let key = vigil_drop::generate_key()?;
+    let public = vigil_drop::public_key_line(&key.verifying_key());
+    let public_path = PathBuf::from(format!("{}.pub", out.display()));
+    let mut secret = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(out)
+        .with_context(|| {
+            format!(
+                "cannot create {} (an existing key is never overwritten)",
+                out.display()
+            )
+        })?;
+    secret.write_all(vigil_drop::secret_key_text(&key).as_bytes())?;
+    secret.sync_all()?;
+    std::fs::write(&public_path, format!("{public}\n"))
+        .with_context(|| format!("cannot write {}", public_path.display()))?;
+    print_line(&format!("secret key: {} (keep it private)", out.display()));
+    print_line(&format!(
+        "public key: {} — add this line to definitions.trusted_keys:",
+        public_path.display()
+    ));
+    print_line(&public);
+    Ok(())
+}
+
+fn build(
+    key_path: &Path,
+    version: u64,
+    out: &Path,
+    min_engine_version: &str,
+    inputs: &[PathBuf],
+) -> Result<()> {
+    let key_text = std::fs::read_to_string(key_path)
+        .with_context(|| format!("cannot read {}", key_path.display()))?;
+    let key = vigil_drop::parse_secret_key(&key_text)
+        .with_context(|| format!("in {}", key_path.display()))?;
+    let mut files = Vec::new();
+    for input in inputs {
+        collect(input, true, &mut files)?;
+    }
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let drop = vigil_drop::build(&files, version, min_engine_version, created, &key)?;
+    // Refuse to publish what no engine would install.
+    let info = check_drop(&drop, &key.verifying_key())?;
+    let temp = PathBuf::from(format!("{}.tmp", out.display()));
+    std::fs::write(&temp, &drop).with_context(|| format!("cannot write {}", temp.display()))?;
+    std::fs::rename(&temp, out).with_context(|| format!("cannot write {}", out.display()))?;
+    print_line(&format!(
+        "built {} version {version}: {} rules, {} hashes, {} plugins",
+        out.display(),
+        info.rules,
+        info.hashes,
+        info.plugins
+    ));
+    Ok(())
+}
+
+/// Adds `path` (a file, or every known file below a folder) as drop entries.
+fn collect(path: &Path, named: bool, files: &mut Vec<(String, Vec<u8>)>) -> Result<()> {
+    let metadata =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if metadata.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        for entry in entries {
+            collect(&entry, false, files)?;
+        }
+        return Ok(());
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let folder = match path.extension().and_then(|e| e.to_str()) {
+        Some("yar") => "rules",
+        Some("txt") => "hashes",
+        Some("wasm") => "plugins",
+        _ if named => bail!(
+            "{}: only .yar, .txt and .wasm files go into a drop",
+            path.display()
+        ),
+        _ => return Ok(()),
+    };
+    files.push((format!("{folder}/{name}"), std::fs::read(path)?));
+    Ok(())
+}
