@@ -89,7 +89,7 @@ mod tests {
     #[test]
     fn times_render_as_utc_dates() {
         assert_eq!(super::format_time(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(super::format_time(1_795_616_789), "2026-11-25 13:46:29 UTC");
+        assert_eq!(super::format_time(1_795_616_789), "2026-11-25 14:26:29 UTC");
         assert_eq!(super::format_time(951_782_400), "2000-02-29 00:00:00 UTC");
     }
 }
