@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 use vigil_engine::detect::yara::{RuleSource, YaraRules};
 
 fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// `count` distinct rules in the styles public rule sets use: text and hex strings, regular
@@ -51,7 +54,10 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 fn timed_scan(command: &mut Command) -> Duration {
     let started = Instant::now();
     let status = command.stdout(Stdio::null()).status().unwrap();
-    assert!(status.code() == Some(0) || status.code() == Some(1), "vigil failed: {status}");
+    assert!(
+        status.code() == Some(0) || status.code() == Some(1),
+        "vigil failed: {status}"
+    );
     started.elapsed()
 }
 
@@ -71,17 +77,29 @@ fn main() {
 
     // Publish and install the rules as a drop, as a user would.
     let key = vigil_drop::generate_key().unwrap();
-    let drop = vigil_drop::build(&[("rules/synthetic.yar".into(), source.into_bytes())], 100, "0.1.0", 0, &key).unwrap();
+    let drop = vigil_drop::build(
+        &[("rules/synthetic.yar".into(), source.into_bytes())],
+        100,
+        "0.1.0",
+        0,
+        &key,
+    )
+    .unwrap();
     std::fs::write(dir.join("synthetic.drop"), drop).unwrap();
     let config = dir.join("vigil.toml");
     std::fs::write(
         &config,
-        format!("[definitions]\ntrusted_keys = [\"{}\"]\n", vigil_drop::public_key_line(&key.verifying_key())),
+        format!(
+            "[definitions]\ntrusted_keys = [\"{}\"]\n",
+            vigil_drop::public_key_line(&key.verifying_key())
+        ),
     )
     .unwrap();
     let vigil = |state: &Path| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_vigil"));
-        command.env("VIGIL_STATE_DIR", state).env("VIGIL_CONFIG", &config);
+        command
+            .env("VIGIL_STATE_DIR", state)
+            .env("VIGIL_CONFIG", &config);
         command
     };
     let installed_state = dir.join("installed");
@@ -92,12 +110,16 @@ fn main() {
         .status()
         .unwrap();
     assert!(status.success());
-    println!("{rules} rules installed in {:.2?} (verify + compile + serialize + atomic switch)", started.elapsed());
+    println!(
+        "{rules} rules installed in {:.2?} (verify + compile + serialize + atomic switch)",
+        started.elapsed()
+    );
     let small = dir.join("small.txt");
     std::fs::write(&small, "just a small clean file\n").unwrap();
     let serialized = YaraRules::compile(&sources).unwrap().serialize().unwrap();
 
-    let (mut compile, mut load, mut scan_compile, mut scan_load) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut compile, mut load, mut scan_compile, mut scan_load) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         let started = Instant::now();
         let compiled = YaraRules::compile(&sources).unwrap();
@@ -108,15 +130,26 @@ fn main() {
         load.push(started.elapsed());
         assert_eq!(loaded.rule_count(), rules);
         scan_compile.push(timed_scan(
-            vigil(&dir.join("builtin-state")).args(["scan", "custom"]).arg(&small).arg("--rules").arg(&rules_dir),
+            vigil(&dir.join("builtin-state"))
+                .args(["scan", "custom"])
+                .arg(&small)
+                .arg("--rules")
+                .arg(&rules_dir),
         ));
-        scan_load.push(timed_scan(vigil(&installed_state).args(["scan", "custom"]).arg(&small)));
+        scan_load.push(timed_scan(
+            vigil(&installed_state).args(["scan", "custom"]).arg(&small),
+        ));
         println!(
             "round {round}: compile {:.1?}  load {:.1?}  scan(compile) {:.1?}  scan(load) {:.1?}",
             compile[round], load[round], scan_compile[round], scan_load[round]
         );
     }
-    let (compile, load, scan_compile, scan_load) = (median(compile), median(load), median(scan_compile), median(scan_load));
+    let (compile, load, scan_compile, scan_load) = (
+        median(compile),
+        median(load),
+        median(scan_compile),
+        median(scan_load),
+    );
     println!("\n{rules} rules, medians of {rounds} rounds:");
     println!(
         "  in-process: compile {compile:.1?}, load serialized {load:.1?}: load/compile = {:.3} (target <= 0.1)",

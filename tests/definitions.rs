@@ -7,23 +7,10 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
-use common::{Sandbox, TarEntry, eicar, raw_tar, tar_entries};
+use common::{Sandbox, TarEntry, eicar, raw_tar, stderr, tar_entries, text};
 use serde_json::Value;
 use tar::EntryType;
-
-fn text(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-fn run(sandbox: &Sandbox, args: &[&str]) -> Output {
-    sandbox.vigil().args(args).output().unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 /// A publisher: a key pair made with `vigil definitions keygen`, trusted by the sandbox's config.
 struct Publisher {
@@ -34,10 +21,7 @@ struct Publisher {
 impl Publisher {
     fn new(sandbox: &Sandbox) -> Self {
         let key_file = sandbox.root().join("publisher.key");
-        let output = run(
-            sandbox,
-            &["definitions", "keygen", "--out", text(&key_file)],
-        );
+        let output = sandbox.run(&["definitions", "keygen", "--out", text(&key_file)]);
         assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
         let public_line = std::fs::read_to_string(format!("{}.pub", key_file.display()))
             .unwrap()
@@ -77,20 +61,17 @@ impl Publisher {
         )
         .unwrap();
         let out = sandbox.root().join(format!("v{version}.drop"));
-        let output = run(
-            sandbox,
-            &[
-                "definitions",
-                "build",
-                "--key",
-                text(&self.key_file),
-                "--version",
-                &version.to_string(),
-                "--out",
-                text(&out),
-                text(&source),
-            ],
-        );
+        let output = sandbox.run(&[
+            "definitions",
+            "build",
+            "--key",
+            text(&self.key_file),
+            "--version",
+            &version.to_string(),
+            "--out",
+            text(&out),
+            text(&source),
+        ]);
         assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
         out
     }
@@ -114,7 +95,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 fn status(sandbox: &Sandbox) -> Value {
-    let output = run(sandbox, &["definitions", "status", "--format", "jsonl"]);
+    let output = sandbox.run(&["definitions", "status", "--format", "jsonl"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     serde_json::from_slice(&output.stdout).unwrap()
 }
@@ -163,10 +144,7 @@ fn keygen_writes_a_private_key_and_a_public_line_and_never_overwrites() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
     assert!(publisher.public_line.starts_with("vigil-ed25519 "));
-    let again = run(
-        &sandbox,
-        &["definitions", "keygen", "--out", text(&publisher.key_file)],
-    );
+    let again = sandbox.run(&["definitions", "keygen", "--out", text(&publisher.key_file)]);
     assert_eq!(again.status.code(), Some(2));
     assert!(
         stderr(&again).contains("never overwritten"),
@@ -189,7 +167,7 @@ fn a_valid_drop_installs_and_the_next_scan_uses_it() {
 
     let publisher = Publisher::new(&sandbox);
     let drop = publisher.build(&sandbox, 2, &hashed);
-    let output = run(&sandbox, &["definitions", "update", "--from", text(&drop)]);
+    let output = sandbox.run(&["definitions", "update", "--from", text(&drop)]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 
     let after = status(&sandbox);
@@ -226,9 +204,12 @@ fn a_valid_drop_installs_and_the_next_scan_uses_it() {
             .exists()
     );
 
-    let history =
-        String::from_utf8(run(&sandbox, &["definitions", "history", "--format", "jsonl"]).stdout)
-            .unwrap();
+    let history = String::from_utf8(
+        sandbox
+            .run(&["definitions", "history", "--format", "jsonl"])
+            .stdout,
+    )
+    .unwrap();
     let record: Value = serde_json::from_str(history.lines().last().unwrap()).unwrap();
     assert_eq!(record["status"], "installed");
     assert_eq!(record["to_version"], 2);
@@ -241,12 +222,10 @@ fn bad_drops_are_refused_by_name_and_change_nothing() {
     let publisher = Publisher::new(&sandbox);
     let good_v2 = publisher.build(&sandbox, 2, &hashed);
     assert_eq!(
-        run(
-            &sandbox,
-            &["definitions", "update", "--from", text(&good_v2)]
-        )
-        .status
-        .code(),
+        sandbox
+            .run(&["definitions", "update", "--from", text(&good_v2)])
+            .status
+            .code(),
         Some(0)
     );
     let installed = probe(&sandbox);
@@ -430,7 +409,7 @@ fn bad_drops_are_refused_by_name_and_change_nothing() {
     for (what, bytes, reason, message) in cases {
         let path = sandbox.root().join("bad.drop");
         std::fs::write(&path, &bytes).unwrap();
-        let output = run(&sandbox, &["definitions", "update", "--from", text(&path)]);
+        let output = sandbox.run(&["definitions", "update", "--from", text(&path)]);
         assert_eq!(output.status.code(), Some(2), "{what}: {}", stderr(&output));
         assert!(
             stderr(&output).contains(message),
@@ -444,7 +423,9 @@ fn bad_drops_are_refused_by_name_and_change_nothing() {
             "{what}: the installed definitions scan as before"
         );
         let history = String::from_utf8(
-            run(&sandbox, &["definitions", "history", "--format", "jsonl"]).stdout,
+            sandbox
+                .run(&["definitions", "history", "--format", "jsonl"])
+                .stdout,
         )
         .unwrap();
         let record: Value = serde_json::from_str(history.lines().last().unwrap()).unwrap();
@@ -461,16 +442,13 @@ fn bad_drops_are_refused_by_name_and_change_nothing() {
         .collect();
     assert_eq!(leftovers.len(), 1, "only the installed version is on disk");
 
-    let output = run(
-        &sandbox,
-        &[
-            "definitions",
-            "update",
-            "--from",
-            text(&good_v2),
-            "--allow-downgrade",
-        ],
-    );
+    let output = sandbox.run(&[
+        "definitions",
+        "update",
+        "--from",
+        text(&good_v2),
+        "--allow-downgrade",
+    ]);
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -485,14 +463,15 @@ fn rollback_returns_to_the_previous_version() {
     let hashed = probe_corpus(&sandbox);
     let publisher = Publisher::new(&sandbox);
     assert_eq!(
-        run(&sandbox, &["definitions", "rollback"]).status.code(),
+        sandbox.run(&["definitions", "rollback"]).status.code(),
         Some(2),
         "nothing to roll back to"
     );
     for version in [2, 3] {
         let drop = publisher.build(&sandbox, version, &hashed);
         assert_eq!(
-            run(&sandbox, &["definitions", "update", "--from", text(&drop)])
+            sandbox
+                .run(&["definitions", "update", "--from", text(&drop)])
                 .status
                 .code(),
             Some(0)
@@ -500,12 +479,12 @@ fn rollback_returns_to_the_previous_version() {
     }
     assert_eq!(status(&sandbox)["previous_version"], 2);
     assert!(probe(&sandbox).contains(&("marker3.txt".into(), "marker.Marker3".into())));
-    let output = run(&sandbox, &["definitions", "rollback"]);
+    let output = sandbox.run(&["definitions", "rollback"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(status(&sandbox)["version"], 2);
     assert_eq!(status(&sandbox)["previous_version"], 3);
     assert!(probe(&sandbox).contains(&("marker2.txt".into(), "marker.Marker2".into())));
-    let history = String::from_utf8(run(&sandbox, &["definitions", "history"]).stdout).unwrap();
+    let history = String::from_utf8(sandbox.run(&["definitions", "history"]).stdout).unwrap();
     assert!(
         history.lines().last().unwrap().contains("rollback"),
         "{history}"
@@ -524,7 +503,8 @@ fn sigkill_at_any_point_of_an_update_leaves_one_complete_version_active() {
         let v2 = publisher.build(&sandbox, 2, &hashed);
         let v3 = publisher.build(&sandbox, 3, &hashed);
         assert_eq!(
-            run(&sandbox, &["definitions", "update", "--from", text(&v2)])
+            sandbox
+                .run(&["definitions", "update", "--from", text(&v2)])
                 .status
                 .code(),
             Some(0)

@@ -2,13 +2,7 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{Sandbox, eicar};
-
-fn text(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+use common::{Sandbox, eicar, text};
 
 /// A corpus with one EICAR file per exclusion kind, a FIFO inside the directory to exclude (a
 /// walk into that directory would report it), and one file no exclusion covers.

@@ -10,24 +10,12 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{Sandbox, eicar};
+use common::{Sandbox, eicar, stderr, text};
 use serde_json::Value;
-
-fn text(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-fn run(sandbox: &Sandbox, args: &[&str]) -> Output {
-    sandbox.vigil().args(args).output().unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 /// `vigil quarantine list --format jsonl` (which also runs crash recovery).
 fn entries(sandbox: &Sandbox) -> Vec<Value> {
-    let output = run(sandbox, &["quarantine", "list", "--format", "jsonl"]);
+    let output = sandbox.run(&["quarantine", "list", "--format", "jsonl"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     String::from_utf8(output.stdout)
         .unwrap()
@@ -73,12 +61,7 @@ fn quarantine_then_restore_round_trips_content_mode_owner_times_and_odd_names() 
         .unwrap();
     let before = std::fs::metadata(&path).unwrap();
 
-    let scan = sandbox.scan(&[
-        "custom",
-        text(&sandbox.corpus("")),
-        "--action",
-        "quarantine",
-    ]);
+    let scan = sandbox.quarantine_corpus();
     assert_eq!(scan.code, 1, "{}", scan.stderr);
     let quarantined = scan.of_type("quarantined");
     assert_eq!(quarantined.len(), 1);
@@ -109,7 +92,7 @@ fn quarantine_then_restore_round_trips_content_mode_owner_times_and_odd_names() 
     assert_eq!(listed[0]["blake3"], digest(&eicar()));
     assert_eq!(listed[0]["threats"][0], "Virus:DOS/EICAR_Test_File");
 
-    let output = run(&sandbox, &["quarantine", "restore", id]);
+    let output = sandbox.run(&["quarantine", "restore", id]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let after = std::fs::metadata(&path).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), eicar());
@@ -128,7 +111,7 @@ fn quarantine_then_restore_round_trips_content_mode_owner_times_and_odd_names() 
     assert!(entries(&sandbox).is_empty());
     assert!(!vault_file.exists());
 
-    let history = run(&sandbox, &["threat", "list", "--format", "jsonl"]);
+    let history = sandbox.run(&["threat", "list", "--format", "jsonl"]);
     let actions: Vec<String> = String::from_utf8(history.stdout)
         .unwrap()
         .lines()
@@ -150,7 +133,7 @@ fn restore_never_overwrites_without_force_and_can_go_elsewhere() {
     let id = entries(&sandbox)[0]["id"].as_str().unwrap().to_string();
 
     std::fs::write(&path, "the user's new file").unwrap();
-    let output = run(&sandbox, &["quarantine", "restore", &id]);
+    let output = sandbox.run(&["quarantine", "restore", &id]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
         stderr(&output).contains("already exists"),
@@ -162,10 +145,7 @@ fn restore_never_overwrites_without_force_and_can_go_elsewhere() {
 
     let elsewhere = sandbox.corpus("restored/copy.com");
     std::fs::create_dir_all(elsewhere.parent().unwrap()).unwrap();
-    let output = run(
-        &sandbox,
-        &["quarantine", "restore", &id, "--to", text(&elsewhere)],
-    );
+    let output = sandbox.run(&["quarantine", "restore", &id, "--to", text(&elsewhere)]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(std::fs::read(&elsewhere).unwrap(), eicar());
     assert_eq!(std::fs::read(&path).unwrap(), b"the user's new file");
@@ -176,7 +156,7 @@ fn restore_never_overwrites_without_force_and_can_go_elsewhere() {
     sandbox.scan(&["custom", text(&path), "--action", "quarantine"]);
     let id = entries(&sandbox)[0]["id"].as_str().unwrap().to_string();
     std::fs::write(&path, "replaced").unwrap();
-    let output = run(&sandbox, &["quarantine", "restore", &id, "--force"]);
+    let output = sandbox.run(&["quarantine", "restore", &id, "--force"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(std::fs::read(&path).unwrap(), eicar_variant(3));
 }
@@ -204,7 +184,7 @@ fn quarantine_works_across_file_systems() {
     assert_eq!(scan.of_type("quarantined").len(), 1, "{:?}", scan.records);
     assert!(!path.exists());
     let id = entries(&sandbox)[0]["id"].as_str().unwrap().to_string();
-    let output = run(&sandbox, &["quarantine", "restore", &id]);
+    let output = sandbox.run(&["quarantine", "restore", &id]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(std::fs::read(&path).unwrap(), eicar());
 }
@@ -221,7 +201,7 @@ fn tampered_vault_entries_are_refused_and_nothing_is_written() {
     let path = sandbox.write("eicar.com", eicar());
     sandbox.scan(&["custom", text(&path), "--action", "quarantine"]);
     let id = entries(&sandbox)[0]["id"].as_str().unwrap().to_string();
-    let restore = || run(&sandbox, &["quarantine", "restore", &id]);
+    let restore = || sandbox.run(&["quarantine", "restore", &id]);
 
     let traversal = format!("{}/../../../etc/cron.d/evil", text(&sandbox.corpus("")));
     tamper(
@@ -299,16 +279,11 @@ fn restored_files_are_not_detected_until_the_exclusion_time_passes() {
     sandbox.scan(&["custom", text(&path), "--action", "quarantine"]);
     let id = entries(&sandbox)[0]["id"].as_str().unwrap().to_string();
     assert_eq!(
-        run(&sandbox, &["quarantine", "restore", &id]).status.code(),
+        sandbox.run(&["quarantine", "restore", &id]).status.code(),
         Some(0)
     );
 
-    let scan = sandbox.scan(&[
-        "custom",
-        text(&sandbox.corpus("")),
-        "--action",
-        "quarantine",
-    ]);
+    let scan = sandbox.quarantine_corpus();
     assert_eq!(scan.of_type("allowed").len(), 1, "{:?}", scan.records);
     assert!(
         scan.of_type("allowed")[0]["reason"]
@@ -332,7 +307,7 @@ fn restored_files_are_not_detected_until_the_exclusion_time_passes() {
 fn allowed_threats_are_recorded_not_reported_nor_quarantined() {
     let sandbox = Sandbox::new();
     let path = sandbox.write("eicar.com", eicar());
-    let allow = run(&sandbox, &["threat", "allow", "Virus:DOS/EICAR_Test_File"]);
+    let allow = sandbox.run(&["threat", "allow", "Virus:DOS/EICAR_Test_File"]);
     assert_eq!(allow.status.code(), Some(0));
     let scan = sandbox.scan(&["custom", text(&path), "--action", "quarantine"]);
     assert_eq!(scan.code, 0, "{:?}", scan.records);
@@ -340,16 +315,14 @@ fn allowed_threats_are_recorded_not_reported_nor_quarantined() {
     assert_eq!(scan.summary()["detections"], 0);
     assert!(path.exists());
     assert!(entries(&sandbox).is_empty());
-    let history = String::from_utf8(run(&sandbox, &["threat", "list"]).stdout).unwrap();
+    let history = String::from_utf8(sandbox.run(&["threat", "list"]).stdout).unwrap();
     assert!(history.contains("allowed"), "{history}");
 
     assert_eq!(
-        run(
-            &sandbox,
-            &["threat", "disallow", "Virus:DOS/EICAR_Test_File"]
-        )
-        .status
-        .code(),
+        sandbox
+            .run(&["threat", "disallow", "Virus:DOS/EICAR_Test_File"])
+            .status
+            .code(),
         Some(0)
     );
     let scan = sandbox.scan(&["custom", text(&path)]);
@@ -358,10 +331,7 @@ fn allowed_threats_are_recorded_not_reported_nor_quarantined() {
     sandbox.configure("[antivirus_engine]\nallowed_threats = [\"Virus:DOS/EICAR_Test_File\"]\n");
     let scan = sandbox.scan(&["custom", text(&path)]);
     assert_eq!(scan.code, 0);
-    let output = run(
-        &sandbox,
-        &["threat", "disallow", "Virus:DOS/EICAR_Test_File"],
-    );
+    let output = sandbox.run(&["threat", "disallow", "Virus:DOS/EICAR_Test_File"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
         stderr(&output).contains("configuration file"),
@@ -376,27 +346,23 @@ fn remove_deletes_one_entry_or_all() {
     for n in 0..3 {
         sandbox.write(&format!("e{n}.com"), eicar_variant(n));
     }
-    sandbox.scan(&[
-        "custom",
-        text(&sandbox.corpus("")),
-        "--action",
-        "quarantine",
-    ]);
+    sandbox.quarantine_corpus();
     let listed = entries(&sandbox);
     assert_eq!(listed.len(), 3);
     let id = listed[0]["id"].as_str().unwrap();
     assert_eq!(
-        run(&sandbox, &["quarantine", "remove", id]).status.code(),
+        sandbox.run(&["quarantine", "remove", id]).status.code(),
         Some(0)
     );
     assert_eq!(entries(&sandbox).len(), 2);
     assert_eq!(
-        run(&sandbox, &["quarantine", "remove", id]).status.code(),
+        sandbox.run(&["quarantine", "remove", id]).status.code(),
         Some(2),
         "already gone"
     );
     assert_eq!(
-        run(&sandbox, &["quarantine", "remove", "--all"])
+        sandbox
+            .run(&["quarantine", "remove", "--all"])
             .status
             .code(),
         Some(0)
@@ -461,16 +427,13 @@ fn assert_nothing_lost(sandbox: &Sandbox, files: &[(PathBuf, Vec<u8>)], context:
             assert_eq!(entry["blake3"], digest(content), "{context}");
             let copy = check.join(n.to_string());
             let _ = std::fs::remove_file(&copy);
-            let output = run(
-                sandbox,
-                &[
-                    "quarantine",
-                    "restore",
-                    entry["id"].as_str().unwrap(),
-                    "--to",
-                    text(&copy),
-                ],
-            );
+            let output = sandbox.run(&[
+                "quarantine",
+                "restore",
+                entry["id"].as_str().unwrap(),
+                "--to",
+                text(&copy),
+            ]);
             assert_eq!(
                 output.status.code(),
                 Some(0),
@@ -544,12 +507,7 @@ fn sigkill_at_every_step_of_restore_and_remove_loses_nothing() {
             for kill_at in 1.. {
                 let sandbox = Sandbox::new();
                 let files = infected_corpus(&sandbox);
-                sandbox.scan(&[
-                    "custom",
-                    text(&sandbox.corpus("")),
-                    "--action",
-                    "quarantine",
-                ]);
+                sandbox.quarantine_corpus();
                 let listed = entries(&sandbox);
                 assert_eq!(listed.len(), 3);
                 let output = sandbox

@@ -7,13 +7,8 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 
-use common::{Sandbox, eicar};
-
-fn text(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+use common::{Sandbox, eicar, text};
 
 #[test]
 fn planted_threats_are_found_with_exact_paths_among_many_clean_files() {

@@ -8,6 +8,16 @@ use std::process::Command;
 
 use serde_json::Value;
 
+/// A path as text (test paths are UTF-8).
+pub fn text(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// A finished command's standard error, for assertion messages.
+pub fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 /// The EICAR test string, assembled at run time so no source file holds it whole.
 pub fn eicar() -> Vec<u8> {
     let mut bytes = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-".to_vec();
@@ -78,6 +88,16 @@ impl Sandbox {
             .env("VIGIL_CONFIG", self.config_path())
             .env_remove("VIGIL_FAULT_TRUNCATE_MAPPED");
         command
+    }
+
+    /// Runs `vigil <args>` in this sandbox.
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        self.vigil().args(args).output().unwrap()
+    }
+
+    /// Quarantines every threat in the corpus with a scan.
+    pub fn quarantine_corpus(&self) -> Scan {
+        self.scan(&["custom", text(&self.corpus("")), "--action", "quarantine"])
     }
 
     /// Runs `vigil scan <args> --format jsonl` and parses what it printed.
