@@ -399,7 +399,17 @@ impl Vault {
 
     /// Every quarantined entry, oldest first.
     pub fn list(&self) -> Result<Vec<QuarantineEntry>, EngineError> {
-        self.entries("WHERE status = 'quarantined'")
+        let db = self.state.db();
+        let mut statement = db
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM quarantine WHERE status = 'quarantined' ORDER BY quarantined_at, rowid"
+            ))
+            .map_err(|err| self.state.error(err))?;
+        let entries = statement
+            .query_map([], entry_from_row)
+            .and_then(Iterator::collect)
+            .map_err(|err| self.state.error(err))?;
+        Ok(entries)
     }
 
     fn entry(&self, id: &str) -> Result<Option<QuarantineEntry>, EngineError> {
@@ -411,20 +421,6 @@ impl Vault {
         )
         .optional()
         .map_err(|err| self.state.error(err))
-    }
-
-    fn entries(&self, filter: &str) -> Result<Vec<QuarantineEntry>, EngineError> {
-        let db = self.state.db();
-        let mut statement = db
-            .prepare(&format!(
-                "SELECT {COLUMNS} FROM quarantine {filter} ORDER BY quarantined_at, rowid"
-            ))
-            .map_err(|err| self.state.error(err))?;
-        let entries = statement
-            .query_map([], entry_from_row)
-            .and_then(Iterator::collect)
-            .map_err(|err| self.state.error(err))?;
-        Ok(entries)
     }
 
     fn entries_with_status(

@@ -83,11 +83,6 @@ impl Engine {
         &self.config
     }
 
-    /// The compiled detectors.
-    pub fn detectors(&self) -> &Detectors {
-        &self.detectors
-    }
-
     /// Runs a scan, streaming every result to `sink`, and returns the totals. Fails only before
     /// scanning starts (a target that does not exist); per-file problems are events.
     pub fn scan(
@@ -189,44 +184,32 @@ impl Engine {
         let now = unix_now();
         let mut threats: Vec<String> = Vec::new();
         for finding in findings.drain(..) {
-            let (action, detail, event) = match self.decider.verdict(&finding, digest, now) {
-                Verdict::Threat => {
-                    threats.push(finding.threat.clone());
-                    (
-                        "detected",
-                        None,
-                        ScanEvent::Detection {
-                            path: path.to_path_buf(),
-                            finding,
-                        },
-                    )
-                }
-                Verdict::Allowed(reason) => (
-                    "allowed",
-                    Some(reason.clone()),
-                    ScanEvent::Allowed {
-                        path: path.to_path_buf(),
-                        finding,
-                        reason,
-                    },
-                ),
-            };
-            let threat = match &event {
-                ScanEvent::Detection { finding, .. } | ScanEvent::Allowed { finding, .. } => {
-                    &finding.threat
-                }
-                _ => unreachable!("only detections and allowed findings are built here"),
+            let verdict = self.decider.verdict(&finding, digest, now);
+            let (action, detail) = match &verdict {
+                Verdict::Threat => ("detected", None),
+                Verdict::Allowed(reason) => ("allowed", Some(reason.as_str())),
             };
             if let Err(err) = self
                 .state
-                .record(action, path, threat, None, detail.as_deref())
+                .record(action, path, &finding.threat, None, detail)
             {
                 report(ScanEvent::Error {
                     path: path.to_path_buf(),
                     reason: format!("cannot record in the threat history: {err}"),
                 });
             }
-            report(event);
+            let path = path.to_path_buf();
+            report(match verdict {
+                Verdict::Threat => {
+                    threats.push(finding.threat.clone());
+                    ScanEvent::Detection { path, finding }
+                }
+                Verdict::Allowed(reason) => ScanEvent::Allowed {
+                    path,
+                    finding,
+                    reason,
+                },
+            });
         }
         if threats.is_empty() {
             return;

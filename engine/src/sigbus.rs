@@ -34,9 +34,8 @@ pub fn install() {
         action.sa_sigaction = on_sigbus as *const () as usize;
         action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
         libc::sigemptyset(&mut action.sa_mask);
+        // Save the previous handler before ours is installed, so ours can always forward.
         let mut previous: libc::sigaction = std::mem::zeroed();
-        // Store the previous handler before ours can run: install ours with the old one saved by
-        // a first call that only queries.
         libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut previous);
         PREVIOUS = Some(previous);
         libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut());
