@@ -6,7 +6,7 @@ mod common;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -577,4 +577,37 @@ fn sigkill_at_random_times_during_quarantine_loses_nothing() {
             &format!("run {run_index} killed after {delay:?}"),
         );
     }
+}
+
+#[test]
+fn a_file_that_cannot_be_removed_is_left_in_place_and_not_quarantined() {
+    let sandbox = Sandbox::new();
+    let path = sandbox.write("locked/eicar.com", eicar());
+    let locked = sandbox.corpus("locked");
+    let mut command = sandbox.vigil();
+    if unsafe { libc::geteuid() } == 0 {
+        // Root may unlink anywhere: act as an unprivileged user on a folder it cannot write.
+        for dir in [sandbox.corpus(""), locked.clone()] {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        command.uid(65534).gid(65534);
+    } else {
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
+    }
+    let scan = sandbox.run_scan(
+        command,
+        &["custom", text(&locked), "--action", "quarantine"],
+    );
+    assert_eq!(scan.code, 1, "{}", scan.stderr);
+    let reason = scan
+        .reason("error", &path)
+        .expect("the failure is reported");
+    assert!(
+        reason.contains("left in place and not quarantined"),
+        "{reason}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), eicar());
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(entries(&sandbox).is_empty(), "no vault entry remains");
 }

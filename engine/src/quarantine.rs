@@ -159,12 +159,16 @@ impl Vault {
         let unchanged = std::fs::symlink_metadata(path).is_ok_and(|now| {
             now.ino() == metadata.ino() && now.dev() == metadata.dev() && now.len() == size
         });
-        if unchanged {
-            std::fs::remove_file(path)
-                .map_err(io_error(format!("cannot remove {}", path.display())))?;
-            if let Some(parent) = path.parent() {
-                sync_dir(parent)?;
-            }
+        if unchanged && let Err(err) = std::fs::remove_file(path) {
+            // The original stays (read-only folder, immutable file...): undo the vault copy.
+            self.roll_back(&entry.id)?;
+            return Err(failure(format!(
+                "cannot remove {} ({err}); it was left in place and not quarantined",
+                path.display()
+            )));
+        }
+        if unchanged && let Some(parent) = path.parent() {
+            sync_dir(parent)?;
         }
         fault::point("quarantine: original removed");
         self.set_status(&entry.id, "quarantined")?;
@@ -504,6 +508,14 @@ impl Vault {
         Ok(())
     }
 
+    /// Undoes a quarantine whose original is still in place: vault copy, then row.
+    fn roll_back(&self, id: &str) -> Result<(), EngineError> {
+        remove_if_present(&self.temp_file(id))?;
+        remove_if_present(&self.vault_file(id))?;
+        sync_dir(&self.dir)?;
+        self.delete_row(id)
+    }
+
     fn delete_row(&self, id: &str) -> Result<(), EngineError> {
         self.state
             .db()
@@ -517,15 +529,17 @@ impl Vault {
     fn recover(&self) -> Result<(), EngineError> {
         // Quarantine interrupted before the vault copy was durable: the original is untouched.
         for (entry, _) in self.entries_with_status("storing")? {
-            remove_if_present(&self.temp_file(&entry.id))?;
-            remove_if_present(&self.vault_file(&entry.id))?;
-            self.delete_row(&entry.id)?;
+            self.roll_back(&entry.id)?;
         }
         // Vault copy durable, original maybe not yet removed: finish if it is still that file.
         for (entry, _) in self.entries_with_status("stored")? {
             let path = &entry.original_path;
             if file_digest(path).is_some_and(|digest| digest == entry.blake3) {
-                remove_if_present(path)?;
+                if std::fs::remove_file(path).is_err() {
+                    // The original cannot be removed: it stays, and so the copy goes.
+                    self.roll_back(&entry.id)?;
+                    continue;
+                }
                 if let Some(parent) = path.parent() {
                     sync_dir(parent)?;
                 }
