@@ -9,9 +9,9 @@
 //! Every operation is a sequence of durable steps recorded in the entry's `status`, so a crash at
 //! any point is repaired by [`Vault::open`] and a user's file is never lost:
 //!
-//! * quarantine: row `storing` → vault copy written, fsync'd, renamed → row `stored` (digest) →
-//!   original unlinked → row `quarantined`. The original is removed only after its vault copy and
-//!   its row are durable.
+//! * quarantine: vault copy written, fsync'd, renamed → row `stored` (with the digest) → original
+//!   unlinked → row `quarantined` and history, in one transaction. The original is removed only
+//!   after its vault copy and its row are durable.
 //! * restore: row `restoring` (with the target) → decrypted into a temporary file beside the
 //!   target and verified → renamed (or linked, without `--force`) into place → vault copy
 //!   unlinked → row deleted.
@@ -138,9 +138,6 @@ impl Vault {
             detected_at: now,
             quarantined_at: now,
         };
-        self.insert_storing(&entry)?;
-        fault::point("quarantine: row storing");
-
         let temp = self.temp_file(&entry.id);
         let (digest, size) = self.encrypt_into(&mut source, &temp, &entry.id)?;
         fault::point("quarantine: vault copy written");
@@ -152,7 +149,7 @@ impl Vault {
 
         entry.blake3 = digest;
         entry.size = size;
-        self.set_stored(&entry)?;
+        self.insert_stored(&entry)?;
         fault::point("quarantine: row stored");
 
         // Remove the original only if it is still the file we copied.
@@ -171,12 +168,8 @@ impl Vault {
             sync_dir(parent)?;
         }
         fault::point("quarantine: original removed");
-        self.set_status(&entry.id, "quarantined")?;
+        self.mark_quarantined(&entry)?;
         fault::point("quarantine: row quarantined");
-        for threat in threats {
-            self.state
-                .record("quarantined", path, threat, Some(&entry.id), None)?;
-        }
         if !unchanged {
             return Err(failure(format!(
                 "{} changed while it was being quarantined; a copy is in the vault as {} and the file was left in place",
@@ -450,13 +443,15 @@ impl Vault {
         Ok(entries)
     }
 
-    fn insert_storing(&self, entry: &QuarantineEntry) -> Result<(), EngineError> {
+    /// Records an entry whose vault copy is durable (status `stored`: the original may still be
+    /// in place).
+    fn insert_stored(&self, entry: &QuarantineEntry) -> Result<(), EngineError> {
         self.state
             .db()
             .execute(
                 "INSERT INTO quarantine (id, status, original_path, size, mode, uid, gid, atime_ns,
                  mtime_ns, blake3, threats, detected_at, quarantined_at)
-                 VALUES (?1, 'storing', ?2, ?3, ?4, ?5, ?6, ?7, ?8, '', ?9, ?10, ?11)",
+                 VALUES (?1, 'stored', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     entry.id,
                     entry.original_path.as_os_str().as_bytes(),
@@ -466,6 +461,7 @@ impl Vault {
                     entry.gid,
                     entry.atime_ns,
                     entry.mtime_ns,
+                    entry.blake3,
                     serde_json::to_string(&entry.threats).expect("strings serialize"),
                     entry.detected_at,
                     entry.quarantined_at
@@ -475,15 +471,29 @@ impl Vault {
         Ok(())
     }
 
-    fn set_stored(&self, entry: &QuarantineEntry) -> Result<(), EngineError> {
-        self.state
-            .db()
-            .execute(
-                "UPDATE quarantine SET status = 'stored', blake3 = ?2, size = ?3 WHERE id = ?1",
-                params![entry.id, entry.blake3, entry.size as i64],
+    /// Marks an entry quarantined and records it in the threat history, in one transaction.
+    fn mark_quarantined(&self, entry: &QuarantineEntry) -> Result<(), EngineError> {
+        let mut db = self.state.db();
+        let tx = db.transaction().map_err(|err| self.state.error(err))?;
+        tx.execute(
+            "UPDATE quarantine SET status = 'quarantined', restore_to = NULL WHERE id = ?1",
+            params![entry.id],
+        )
+        .map_err(|err| self.state.error(err))?;
+        for threat in &entry.threats {
+            tx.execute(
+                "INSERT INTO threat_history (time, action, path, threat, quarantine_id, detail)
+                 VALUES (?1, 'quarantined', ?2, ?3, ?4, NULL)",
+                params![
+                    unix_now(),
+                    entry.original_path.as_os_str().as_bytes(),
+                    threat,
+                    entry.id
+                ],
             )
             .map_err(|err| self.state.error(err))?;
-        Ok(())
+        }
+        tx.commit().map_err(|err| self.state.error(err))
     }
 
     fn set_restoring(&self, id: &str, target: &Path) -> Result<(), EngineError> {
@@ -527,10 +537,6 @@ impl Vault {
     /// Repairs what an interrupted operation left, so that each file is whole in exactly one place
     /// (or, when a crash came between copy and unlink, whole in both) and rows match vault files.
     fn recover(&self) -> Result<(), EngineError> {
-        // Quarantine interrupted before the vault copy was durable: the original is untouched.
-        for (entry, _) in self.entries_with_status("storing")? {
-            self.roll_back(&entry.id)?;
-        }
         // Vault copy durable, original maybe not yet removed: finish if it is still that file.
         for (entry, _) in self.entries_with_status("stored")? {
             let path = &entry.original_path;
@@ -544,7 +550,7 @@ impl Vault {
                     sync_dir(parent)?;
                 }
             }
-            self.set_status(&entry.id, "quarantined")?;
+            self.mark_quarantined(&entry)?;
         }
         // Restore interrupted: finished if the file is in place, otherwise back to quarantined.
         for (entry, restore_to) in self.entries_with_status("restoring")? {
@@ -562,13 +568,17 @@ impl Vault {
         for (entry, _) in self.entries_with_status("removing")? {
             self.finish_remove(&entry)?;
         }
-        // A temporary file whose row is gone (crash between row delete and file removal cannot
-        // happen, but a manual edit can): remove the partial copy.
+        // Vault files without a row: a quarantine interrupted before its row was written (the
+        // original was never touched, since it is removed only after the row exists), or a
+        // partial copy. Neither is the only copy of anything.
         let entries = std::fs::read_dir(&self.dir)
             .map_err(io_error(format!("cannot list {}", self.dir.display())))?;
         for dirent in entries.flatten() {
             let name = dirent.file_name();
-            if let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".tmp"))
+            let id = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".tmp").or_else(|| n.strip_suffix(".qv")));
+            if let Some(id) = id
                 && !self.entry_exists(id)?
             {
                 remove_if_present(&dirent.path())?;

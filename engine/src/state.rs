@@ -25,7 +25,7 @@ const MIGRATIONS: &[&str] = &[
     );",
     "CREATE TABLE quarantine (
         id TEXT PRIMARY KEY,
-        status TEXT NOT NULL CHECK (status IN ('storing', 'stored', 'quarantined', 'restoring', 'removing')),
+        status TEXT NOT NULL CHECK (status IN ('stored', 'quarantined', 'restoring', 'removing')),
         original_path BLOB NOT NULL,
         restore_to BLOB,
         size INTEGER NOT NULL,
