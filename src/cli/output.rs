@@ -38,7 +38,7 @@ impl Printer {
             let bar = ProgressBar::new_spinner();
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} {elapsed} {bytes} scanned ({binary_bytes_per_sec}) {msg}",
+                    "{spinner} {elapsed} {bytes} scanned ({binary_bytes_per_sec}) {wide_msg}",
                 )
                 .expect("the template is valid"),
             );
