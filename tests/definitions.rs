@@ -584,3 +584,43 @@ fn sigkill_at_any_point_of_an_update_leaves_one_complete_version_active() {
         "some kills came after the switch: {outcomes:?}"
     );
 }
+
+#[test]
+fn damaged_active_definitions_fall_back_with_a_warning() {
+    let sandbox = Sandbox::new();
+    let hashed = probe_corpus(&sandbox);
+    let publisher = Publisher::new(&sandbox);
+    for version in [2, 3] {
+        let drop = publisher.build(&sandbox, version, &hashed);
+        assert_eq!(
+            sandbox
+                .run(&["definitions", "update", "--from", text(&drop)])
+                .status
+                .code(),
+            Some(0)
+        );
+    }
+    let definitions = sandbox.state_dir().join("definitions");
+    let damage = |link: &str| {
+        let dir = definitions.join(std::fs::read_link(definitions.join(link)).unwrap());
+        let mut rules = std::fs::read(dir.join("rules/marker.yar")).unwrap();
+        rules[0] ^= 0x20;
+        std::fs::write(dir.join("rules/marker.yar"), rules).unwrap();
+    };
+    damage("active");
+    let scan = sandbox.scan(&["custom", text(&sandbox.corpus(""))]);
+    assert!(
+        scan.stderr.contains("damaged") && scan.stderr.contains("using version 2"),
+        "{}",
+        scan.stderr
+    );
+    assert!(probe(&sandbox).contains(&("marker2.txt".into(), "marker.Marker2".into())));
+
+    damage("previous");
+    let scan = sandbox.scan(&["custom", text(&sandbox.corpus(""))]);
+    assert!(scan.stderr.contains("built-in"), "{}", scan.stderr);
+    assert_eq!(
+        probe(&sandbox),
+        vec![("eicar.com".to_string(), "eicar.EICAR_Test_File".to_string())]
+    );
+}

@@ -158,9 +158,9 @@ impl Default for FilesystemScanner {
 impl Config {
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Self, EngineError> {
-        let text = std::fs::read_to_string(path).map_err(|source| EngineError::Io {
+        let text = std::fs::read_to_string(path).map_err(|cause| EngineError::Io {
             context: format!("cannot read configuration file {}", path.display()),
-            source,
+            cause,
         })?;
         Self::parse(&text, path)
     }

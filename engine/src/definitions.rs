@@ -73,6 +73,8 @@ pub struct Definitions {
     pub plugins: Vec<(String, Vec<u8>)>,
     /// Rules already compiled (from `compiled.rules`, or compiled while loading).
     compiled: Option<YaraRules>,
+    /// Set when these are a fallback because the active version is damaged.
+    pub warning: Option<String>,
 }
 
 impl Definitions {
@@ -125,6 +127,7 @@ impl Definitions {
             hashes,
             plugins,
             compiled: Some(compiled),
+            warning: None,
         })
     }
 
@@ -301,11 +304,31 @@ impl DefinitionsStore {
     }
 
     /// The definitions scans use: the active installed version, or the built-in default.
+    /// If the active version is damaged (a file no longer matches its manifest), the previous
+    /// version is used, else the built-in default, and [`Definitions::warning`] says so: damaged
+    /// state must not stop scanning.
     pub fn active(&self) -> Result<Definitions, EngineError> {
-        match self.link("active") {
-            Some(dir) => self.load_installed(&dir),
-            None => Definitions::builtin(),
-        }
+        let Some(active) = self.link("active") else {
+            return Definitions::builtin();
+        };
+        let damage = match self.load_installed(&active) {
+            Ok(definitions) => return Ok(definitions),
+            Err(err) => err,
+        };
+        let previous = self
+            .link("previous")
+            .filter(|previous| previous != &active)
+            .and_then(|previous| self.load_installed(&previous).ok());
+        let mut fallback = match previous {
+            Some(previous) => previous,
+            None => Definitions::builtin()?,
+        };
+        fallback.warning = Some(format!(
+            "the active definitions are damaged ({damage}); using version {} ({}) instead — \
+             install a drop again or roll back",
+            fallback.info.version, fallback.info.source
+        ));
+        Ok(fallback)
     }
 
     /// The previous installed version's description, if any.
@@ -372,6 +395,7 @@ impl DefinitionsStore {
             hashes,
             plugins,
             compiled,
+            warning: None,
         })
     }
 

@@ -9,7 +9,7 @@ use crate::error::EngineError;
 
 /// Wraps an I/O error with what was being done.
 pub fn io_error(context: String) -> impl FnOnce(io::Error) -> EngineError {
-    move |source| EngineError::Io { context, source }
+    move |cause| EngineError::Io { context, cause }
 }
 
 /// Creates a new file (0600), refusing to follow a link or replace anything.

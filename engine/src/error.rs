@@ -61,12 +61,13 @@ pub enum EngineError {
     #[error("{0}")]
     Quarantine(String),
     /// An I/O operation failed outside of scanning a file.
-    #[error("{context}: {source}")]
+    // The cause is part of the message and deliberately not a `#[source]`, so that error chains
+    // (anyhow's `{:#}`) do not print it twice.
+    #[error("{context}: {cause}")]
     Io {
         /// What the engine was doing.
         context: String,
         /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }

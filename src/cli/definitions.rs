@@ -101,7 +101,11 @@ pub fn run(context: &Context, command: DefinitionsCommand) -> Result<ExitCode> {
         }
         DefinitionsCommand::Status { format } => {
             let store = DefinitionsStore::open(Arc::new(context.open_state()?))?;
-            let info = store.active()?.info;
+            let active = store.active()?;
+            if let Some(warning) = &active.warning {
+                eprintln!("vigil: warning: {warning}");
+            }
+            let info = active.info;
             let previous = store.previous()?;
             match format {
                 Format::Jsonl => {

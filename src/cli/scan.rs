@@ -91,6 +91,9 @@ pub fn run(context: &Context, args: ScanArgs) -> Result<ExitCode> {
     }
     let state = Arc::new(context.open_state()?);
     let definitions = DefinitionsStore::open(state.clone())?.active()?;
+    if let Some(warning) = &definitions.warning {
+        eprintln!("vigil: warning: {warning}");
+    }
     let engine = Engine::new(config, definitions.detectors(&extra_rules)?, state)?;
 
     let kind = match args.kind {
