@@ -261,8 +261,14 @@ impl State {
         quarantine_id: Option<&str>,
         detail: Option<&str>,
     ) -> Result<(), EngineError> {
-        self.db()
-            .execute(
+        let db = self.db();
+        // A history line is information, not a step that guards a user's file: it is committed
+        // without waiting for the disk (`synchronous = NORMAL`; a crash keeps it, a power cut may
+        // lose the last ones), so a scan with thousands of detections is not one fsync per line.
+        // Every other change keeps `FULL`.
+        let insert = || {
+            db.pragma_update(None, "synchronous", "NORMAL")?;
+            let inserted = db.execute(
                 "INSERT INTO threat_history (time, action, path, threat, quarantine_id, detail)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
@@ -273,8 +279,11 @@ impl State {
                     quarantine_id,
                     detail
                 ],
-            )
-            .map_err(|err| self.error(err))?;
+            );
+            db.pragma_update(None, "synchronous", "FULL")?;
+            inserted
+        };
+        insert().map_err(|err| self.error(err))?;
         Ok(())
     }
 
