@@ -471,29 +471,30 @@ impl Vault {
         Ok(())
     }
 
-    /// Marks an entry quarantined and records it in the threat history, in one transaction.
+    /// Marks an entry quarantined and records it in the threat history, in one transaction. It
+    /// need not wait for the disk: if a power cut loses it, the row is still `stored` and
+    /// recovery, finding the original gone, marks it again.
     fn mark_quarantined(&self, entry: &QuarantineEntry) -> Result<(), EngineError> {
-        let mut db = self.state.db();
-        let tx = db.transaction().map_err(|err| self.state.error(err))?;
-        tx.execute(
-            "UPDATE quarantine SET status = 'quarantined', restore_to = NULL WHERE id = ?1",
-            params![entry.id],
-        )
-        .map_err(|err| self.state.error(err))?;
-        for threat in &entry.threats {
+        self.state.without_waiting_for_disk(|db| {
+            let tx = db.transaction()?;
             tx.execute(
-                "INSERT INTO threat_history (time, action, path, threat, quarantine_id, detail)
-                 VALUES (?1, 'quarantined', ?2, ?3, ?4, NULL)",
-                params![
-                    unix_now(),
-                    entry.original_path.as_os_str().as_bytes(),
-                    threat,
-                    entry.id
-                ],
-            )
-            .map_err(|err| self.state.error(err))?;
-        }
-        tx.commit().map_err(|err| self.state.error(err))
+                "UPDATE quarantine SET status = 'quarantined', restore_to = NULL WHERE id = ?1",
+                params![entry.id],
+            )?;
+            for threat in &entry.threats {
+                tx.execute(
+                    "INSERT INTO threat_history (time, action, path, threat, quarantine_id, detail)
+                     VALUES (?1, 'quarantined', ?2, ?3, ?4, NULL)",
+                    params![
+                        unix_now(),
+                        entry.original_path.as_os_str().as_bytes(),
+                        threat,
+                        entry.id
+                    ],
+                )?;
+            }
+            tx.commit()
+        })
     }
 
     fn set_restoring(&self, id: &str, target: &Path) -> Result<(), EngineError> {

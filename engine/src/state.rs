@@ -261,14 +261,9 @@ impl State {
         quarantine_id: Option<&str>,
         detail: Option<&str>,
     ) -> Result<(), EngineError> {
-        let db = self.db();
-        // A history line is information, not a step that guards a user's file: it is committed
-        // without waiting for the disk (`synchronous = NORMAL`; a crash keeps it, a power cut may
-        // lose the last ones), so a scan with thousands of detections is not one fsync per line.
-        // Every other change keeps `FULL`.
-        let insert = || {
-            db.pragma_update(None, "synchronous", "NORMAL")?;
-            let inserted = db.execute(
+        // A history line guards no file: see [`State::without_waiting_for_disk`].
+        self.without_waiting_for_disk(|db| {
+            db.execute(
                 "INSERT INTO threat_history (time, action, path, threat, quarantine_id, detail)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
@@ -279,12 +274,26 @@ impl State {
                     quarantine_id,
                     detail
                 ],
-            );
-            db.pragma_update(None, "synchronous", "FULL")?;
-            inserted
-        };
-        insert().map_err(|err| self.error(err))?;
+            )
+        })?;
         Ok(())
+    }
+
+    /// Runs database changes that guard no user file with `synchronous = NORMAL`: they are
+    /// committed without waiting for the disk (a crash keeps them; a power cut may lose the last
+    /// ones, until the next ordinary commit makes them durable). Everything else runs with `FULL`.
+    pub fn without_waiting_for_disk<T>(
+        &self,
+        change: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, EngineError> {
+        let mut db = self.db();
+        let run = |db: &mut Connection| {
+            db.pragma_update(None, "synchronous", "NORMAL")?;
+            let result = change(db);
+            db.pragma_update(None, "synchronous", "FULL")?;
+            result
+        };
+        run(&mut db).map_err(|err| self.error(err))
     }
 
     /// The whole threat history, oldest first.
