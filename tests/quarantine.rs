@@ -547,7 +547,18 @@ fn sigkill_at_every_step_of_restore_and_remove_loses_nothing() {
 #[test]
 fn sigkill_at_random_times_during_quarantine_loses_nothing() {
     // Random timing on top of the step hooks: kills land inside writes, fsyncs and commits.
-    let mut seed: u64 = 0x5EED_1234_ABCD_0001;
+    // A new seed each run explores new timings; it is printed with any failure to replay it.
+    let start_seed = std::env::var("VIGIL_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    let mut seed = start_seed;
     for run_index in 0..60 {
         let sandbox = Sandbox::new();
         let files = infected_corpus(&sandbox);
@@ -574,7 +585,7 @@ fn sigkill_at_random_times_during_quarantine_loses_nothing() {
         assert_nothing_lost(
             &sandbox,
             &files,
-            &format!("run {run_index} killed after {delay:?}"),
+            &format!("run {run_index} killed after {delay:?} (VIGIL_TEST_SEED={start_seed})"),
         );
     }
 }

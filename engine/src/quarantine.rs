@@ -576,12 +576,19 @@ impl Vault {
             .map_err(io_error(format!("cannot list {}", self.dir.display())))?;
         for dirent in entries.flatten() {
             let name = dirent.file_name();
-            let id = name
-                .to_str()
-                .and_then(|n| n.strip_suffix(".tmp").or_else(|| n.strip_suffix(".qv")));
-            if let Some(id) = id
-                && !self.entry_exists(id)?
+            let Some(name) = name.to_str() else { continue };
+            let orphan = match name
+                .strip_suffix(".tmp")
+                .or_else(|| name.strip_suffix(".qv"))
             {
+                Some(id) => !self.entry_exists(id)?,
+                // A key being created by a process that died before renaming it into place.
+                None => name
+                    .strip_prefix("vault.tmp")
+                    .and_then(|pid| pid.parse::<libc::pid_t>().ok())
+                    .is_some_and(|pid| !process_alive(pid)),
+            };
+            if orphan {
                 remove_if_present(&dirent.path())?;
             }
         }
@@ -693,6 +700,13 @@ pub fn file_digest(path: &Path) -> Option<String> {
     Some(hasher.finalize().to_hex().to_string())
 }
 
+/// Whether a process with this id exists (a temporary file named after a live process is still
+/// being written).
+fn process_alive(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    unsafe { libc::kill(pid, 0) == 0 || *libc::__errno_location() != libc::ESRCH }
+}
+
 /// Reads the vault key, creating it (0600, written to a temporary file, fsync'd, renamed) on first
 /// use.
 fn load_or_create_key(path: &Path) -> Result<[u8; 32], EngineError> {
@@ -707,6 +721,7 @@ fn load_or_create_key(path: &Path) -> Result<[u8; 32], EngineError> {
     file.write_all(&key)
         .and_then(|()| file.sync_all())
         .map_err(io_error(format!("cannot write {}", temp.display())))?;
+    fault::point("vault: key written");
     // Another process may have created the key meanwhile: keep the first one.
     match std::fs::hard_link(&temp, path) {
         Ok(()) => {}
