@@ -33,7 +33,7 @@ use crate::durable::{
 use crate::error::EngineError;
 use crate::fault;
 use crate::input::open_without_blocking;
-use crate::state::{State, unix_now};
+use crate::state::{State, insert_history, unix_now};
 
 /// First bytes of every vault file: not an executable or script header of any kind.
 const MAGIC: &[u8; 8] = b"VIGILQ1\0";
@@ -347,12 +347,8 @@ impl Vault {
             })
             .map_err(|err| self.state.error(err))?;
         for threat in &entry.threats {
-            tx.execute(
-                "INSERT INTO threat_history (time, action, path, threat, quarantine_id, detail)
-                 VALUES (?1, 'restored', ?2, ?3, ?4, NULL)",
-                params![unix_now(), target.as_os_str().as_bytes(), threat, entry.id],
-            )
-            .map_err(|err| self.state.error(err))?;
+            insert_history(&tx, "restored", target, threat, Some(&entry.id), None)
+                .map_err(|err| self.state.error(err))?;
         }
         tx.commit().map_err(|err| self.state.error(err))?;
         fault::point("restore: row deleted");
@@ -379,15 +375,13 @@ impl Vault {
         tx.execute("DELETE FROM quarantine WHERE id = ?1", params![entry.id])
             .map_err(|err| self.state.error(err))?;
         for threat in &entry.threats {
-            tx.execute(
-                "INSERT INTO threat_history (time, action, path, threat, quarantine_id, detail)
-                 VALUES (?1, 'removed', ?2, ?3, ?4, NULL)",
-                params![
-                    unix_now(),
-                    entry.original_path.as_os_str().as_bytes(),
-                    threat,
-                    entry.id
-                ],
+            insert_history(
+                &tx,
+                "removed",
+                &entry.original_path,
+                threat,
+                Some(&entry.id),
+                None,
             )
             .map_err(|err| self.state.error(err))?;
         }
@@ -482,15 +476,13 @@ impl Vault {
                 params![entry.id],
             )?;
             for threat in &entry.threats {
-                tx.execute(
-                    "INSERT INTO threat_history (time, action, path, threat, quarantine_id, detail)
-                     VALUES (?1, 'quarantined', ?2, ?3, ?4, NULL)",
-                    params![
-                        unix_now(),
-                        entry.original_path.as_os_str().as_bytes(),
-                        threat,
-                        entry.id
-                    ],
+                insert_history(
+                    &tx,
+                    "quarantined",
+                    &entry.original_path,
+                    threat,
+                    Some(&entry.id),
+                    None,
                 )?;
             }
             tx.commit()

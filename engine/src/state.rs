@@ -263,20 +263,8 @@ impl State {
     ) -> Result<(), EngineError> {
         // A history line guards no file: see [`State::without_waiting_for_disk`].
         self.without_waiting_for_disk(|db| {
-            db.execute(
-                "INSERT INTO threat_history (time, action, path, threat, quarantine_id, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    unix_now(),
-                    action,
-                    path.as_os_str().as_bytes(),
-                    threat,
-                    quarantine_id,
-                    detail
-                ],
-            )
-        })?;
-        Ok(())
+            insert_history(db, action, path, threat, quarantine_id, detail)
+        })
     }
 
     /// Runs database changes that guard no user file with `synchronous = NORMAL`: they are
@@ -336,6 +324,30 @@ impl State {
             .map_err(|err| self.error(err))?;
         Ok(rows)
     }
+}
+
+/// Appends one threat-history line inside the caller's connection or transaction.
+pub fn insert_history(
+    db: &Connection,
+    action: &str,
+    path: &Path,
+    threat: &str,
+    quarantine_id: Option<&str>,
+    detail: Option<&str>,
+) -> rusqlite::Result<()> {
+    db.execute(
+        "INSERT INTO threat_history (time, action, path, threat, quarantine_id, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            unix_now(),
+            action,
+            path.as_os_str().as_bytes(),
+            threat,
+            quarantine_id,
+            detail
+        ],
+    )?;
+    Ok(())
 }
 
 /// Seconds since the Unix epoch.
