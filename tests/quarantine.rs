@@ -371,7 +371,7 @@ fn remove_deletes_one_entry_or_all() {
     let left: Vec<_> = std::fs::read_dir(quarantine_dir(&sandbox))
         .unwrap()
         .map(|e| e.unwrap().file_name())
-        .filter(|n| n != "vault.key")
+        .filter(|n| n != "vault.key" && n != "vault.lock")
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
@@ -391,8 +391,8 @@ fn assert_nothing_lost(sandbox: &Sandbox, files: &[(PathBuf, Vec<u8>)], context:
         if let Some(id) = name.strip_suffix(".qv") {
             vault_files.push(id.to_string());
         } else {
-            assert_eq!(
-                name, "vault.key",
+            assert!(
+                name == "vault.key" || name == "vault.lock",
                 "{context}: stray file {name} in the vault"
             );
         }
@@ -621,4 +621,49 @@ fn a_file_that_cannot_be_removed_is_left_in_place_and_not_quarantined() {
     assert_eq!(std::fs::read(&path).unwrap(), eicar());
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
     assert!(entries(&sandbox).is_empty(), "no vault entry remains");
+}
+
+#[test]
+fn a_vault_opened_during_a_quarantine_scan_does_not_recover_its_work_in_progress() {
+    // Recovery must not mistake another process's operation in progress for a crash.
+    let sandbox = Sandbox::new();
+    let files: Vec<(PathBuf, Vec<u8>)> = (0..120)
+        .map(|n| {
+            let content = eicar_variant(n % 50);
+            (
+                sandbox.write(&format!("d{}/t{n}.com", n % 7), &content),
+                content,
+            )
+        })
+        .collect();
+    let mut scan = sandbox
+        .vigil()
+        .args([
+            "scan",
+            "custom",
+            text(&sandbox.corpus("")),
+            "--action",
+            "quarantine",
+            "--threads",
+            "2",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut listings = 0;
+    while scan.try_wait().unwrap().is_none() {
+        let output = sandbox.run(&["quarantine", "list"]);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        listings += 1;
+    }
+    let finished = scan.wait_with_output().unwrap();
+    assert_eq!(finished.status.code(), Some(1), "{}", stderr(&finished));
+    assert!(listings > 0);
+    assert_eq!(
+        entries(&sandbox).len(),
+        files.len(),
+        "every file was quarantined"
+    );
+    assert_nothing_lost(&sandbox, &files, "concurrent listing");
 }

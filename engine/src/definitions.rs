@@ -30,7 +30,9 @@ use crate::config::DefinitionsConfig;
 use crate::detect::Detectors;
 use crate::detect::hash::HashLists;
 use crate::detect::yara::{RuleSource, YaraRules};
-use crate::durable::{create_exclusive, io_error, random_id, remove_if_present, sync_dir};
+use crate::durable::{
+    FileLock, LockMode, create_exclusive, io_error, random_id, remove_if_present, sync_dir,
+};
 use crate::error::EngineError;
 use crate::fault;
 use crate::state::{State, unix_now};
@@ -263,8 +265,16 @@ impl DefinitionsStore {
         std::fs::create_dir_all(dir.join("versions"))
             .map_err(io_error(format!("cannot create {}", dir.display())))?;
         let store = Self { state, dir };
-        store.clean_up()?;
+        // Clean up only when no update is running: its staging folder is not a leftover.
+        if let Some(_lock) = store.lock(LockMode::TryExclusive)? {
+            store.clean_up()?;
+        }
         Ok(store)
+    }
+
+    /// The lock that serialises updates, rollbacks and clean-ups between processes.
+    fn lock(&self, mode: LockMode) -> Result<Option<FileLock>, EngineError> {
+        FileLock::take(&self.dir.join("update.lock"), mode)
     }
 
     fn link(&self, name: &str) -> Option<PathBuf> {
@@ -407,6 +417,7 @@ impl DefinitionsStore {
         config: &DefinitionsConfig,
         allow_downgrade: bool,
     ) -> Result<UpdateRecord, EngineError> {
+        let _lock = self.lock(LockMode::Exclusive)?;
         let from_version = self.active_version()?;
         let outcome = self.try_update(drop_path, config, allow_downgrade, from_version);
         let mut record = UpdateRecord {
@@ -570,6 +581,7 @@ impl DefinitionsStore {
 
     /// Makes the previous version active again (and the current one previous).
     pub fn rollback(&self) -> Result<UpdateRecord, EngineError> {
+        let _lock = self.lock(LockMode::Exclusive)?;
         let from_version = self.active_version()?;
         let (Ok(previous), Ok(current)) = (
             std::fs::read_link(self.dir.join("previous")),

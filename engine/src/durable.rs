@@ -69,3 +69,53 @@ pub fn random_id() -> Result<String, EngineError> {
         .map(|b| format!("{b:02x}"))
         .collect())
 }
+
+/// An advisory lock (`flock`) on a file, held until dropped. The kernel releases it when the
+/// process dies, so a crashed holder never leaves it taken.
+pub struct FileLock {
+    _file: File,
+}
+
+/// How to take a [`FileLock`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// Shared with other shared holders.
+    Shared,
+    /// Exclusive, waiting for other holders.
+    Exclusive,
+    /// Exclusive if nobody else holds the lock, else no lock.
+    TryExclusive,
+}
+
+impl FileLock {
+    /// Takes the lock on `path` (created if needed); `None` only for a `TryExclusive` that
+    /// found the lock held.
+    pub fn take(path: &Path, mode: LockMode) -> Result<Option<Self>, EngineError> {
+        use std::os::fd::AsRawFd;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(io_error(format!("cannot open lock {}", path.display())))?;
+        let operation = match mode {
+            LockMode::Shared => libc::LOCK_SH,
+            LockMode::Exclusive => libc::LOCK_EX,
+            LockMode::TryExclusive => libc::LOCK_EX | libc::LOCK_NB,
+        };
+        loop {
+            // SAFETY: the descriptor belongs to `file`, open for the duration of the call.
+            if unsafe { libc::flock(file.as_raw_fd(), operation) } == 0 {
+                return Ok(Some(Self { _file: file }));
+            }
+            let err = io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EWOULDBLOCK) if mode == LockMode::TryExclusive => return Ok(None),
+                _ => return Err(io_error(format!("cannot lock {}", path.display()))(err)),
+            }
+        }
+    }
+}

@@ -28,7 +28,8 @@ use std::sync::Arc;
 use rusqlite::{OptionalExtension, params};
 
 use crate::durable::{
-    create_exclusive, io_error, random_bytes, random_id, remove_if_present, sync_dir,
+    FileLock, LockMode, create_exclusive, io_error, random_bytes, random_id, remove_if_present,
+    sync_dir,
 };
 use crate::error::EngineError;
 use crate::fault;
@@ -74,6 +75,9 @@ pub struct Vault {
     state: Arc<State>,
     dir: PathBuf,
     key: [u8; 32],
+    /// Held shared while the vault is open, so that recovery (which needs it exclusively) never
+    /// runs while another process is in the middle of an operation.
+    _lock: FileLock,
 }
 
 fn failure(message: impl Into<String>) -> EngineError {
@@ -93,10 +97,27 @@ impl Vault {
                 "cannot create the vault {}",
                 dir.display()
             )))?;
+        let lock_path = dir.join("vault.lock");
+        // Recover only when no other process has the vault open: an operation in progress
+        // elsewhere looks exactly like an interrupted one. A crashed holder releases its lock.
+        let exclusive = FileLock::take(&lock_path, LockMode::TryExclusive)?;
         let key = load_or_create_key(&dir.join("vault.key"))?;
-        let vault = Self { state, dir, key };
-        vault.recover()?;
-        Ok(vault)
+        if let Some(exclusive) = exclusive {
+            let recovering = Self {
+                state: state.clone(),
+                dir: dir.clone(),
+                key,
+                _lock: exclusive,
+            };
+            recovering.recover()?;
+        }
+        let shared = FileLock::take(&lock_path, LockMode::Shared)?.expect("a shared lock waits");
+        Ok(Self {
+            state,
+            dir,
+            key,
+            _lock: shared,
+        })
     }
 
     fn vault_file(&self, id: &str) -> PathBuf {

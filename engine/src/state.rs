@@ -125,19 +125,20 @@ impl State {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Brings the schema up to date. The version is read inside the write transaction, so two
+    /// processes opening a new state dir at once do not both apply the same migration.
     fn migrate(&self) -> Result<(), EngineError> {
-        let db = self.db();
-        let version: usize = db
-            .pragma_query_value(None, "user_version", |row| row.get(0))
-            .map_err(|err| self.error(err))?;
-        for (index, migration) in MIGRATIONS.iter().enumerate().skip(version) {
-            let sql = format!(
-                "BEGIN IMMEDIATE; {migration} PRAGMA user_version = {}; COMMIT;",
-                index + 1
-            );
-            db.execute_batch(&sql).map_err(|err| self.error(err))?;
-        }
-        Ok(())
+        let mut db = self.db();
+        let migrate = |db: &mut Connection| -> rusqlite::Result<()> {
+            let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let version: usize = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+            for migration in MIGRATIONS.iter().skip(version) {
+                tx.execute_batch(migration)?;
+            }
+            tx.pragma_update(None, "user_version", MIGRATIONS.len().max(version))?;
+            tx.commit()
+        };
+        migrate(&mut db).map_err(|err| self.error(err))
     }
 
     /// Wraps a database error with the state directory it concerns.
