@@ -82,31 +82,34 @@ pub struct Definitions {
 impl Definitions {
     /// Checks a verified drop's content: rules compile, hash lists parse, plugins are WebAssembly.
     fn from_drop(
-        drop: VerifiedDrop,
+        drop: &VerifiedDrop,
         source: String,
         installed_at: Option<i64>,
     ) -> Result<Self, Rejection> {
         let mut sources = Vec::new();
         let mut hashes = HashLists::default();
         let mut plugins = Vec::new();
-        for (path, content) in drop.files {
-            let kind = vigil_drop::kind_of(&path).map_err(|why| Rejection::new("layout", why))?;
+        for (path, content) in &drop.files {
+            let kind = vigil_drop::kind_of(path).map_err(|why| Rejection::new("layout", why))?;
             match kind {
                 Kind::Rules => {
-                    let text = String::from_utf8(content).map_err(|_| {
+                    let text = String::from_utf8(content.clone()).map_err(|_| {
                         Rejection::new("rules", format!("{path} is not UTF-8 text"))
                     })?;
-                    sources.push(RuleSource { origin: path, text });
+                    sources.push(RuleSource {
+                        origin: path.clone(),
+                        text,
+                    });
                 }
                 Kind::Hashes => {
-                    let text = String::from_utf8_lossy(&content);
+                    let text = String::from_utf8_lossy(content);
                     hashes
-                        .add(&path, &text)
+                        .add(path, &text)
                         .map_err(|err| Rejection::new("hash_list", err.to_string()))?;
                 }
                 Kind::Plugin => {
-                    check_wasm(&path, &content)?;
-                    plugins.push((path, content));
+                    check_wasm(path, content)?;
+                    plugins.push((path.clone(), content.clone()));
                 }
             }
         }
@@ -116,7 +119,7 @@ impl Definitions {
             version: drop.manifest.version,
             created: drop.manifest.created,
             source,
-            signer: drop.signer,
+            signer: drop.signer.clone(),
             installed_at,
             rules: compiled.rule_count(),
             hashes: hashes.len(),
@@ -139,7 +142,7 @@ impl Definitions {
             .map_err(|err| EngineError::Definitions(format!("built-in definitions: {err}")))?;
         let drop = vigil_drop::open(builtin::DEFAULT_DROP, &[key], u64::MAX)
             .map_err(|err| EngineError::Definitions(format!("built-in definitions: {err}")))?;
-        Self::from_drop(drop, "built-in".into(), None).map_err(|rejection| {
+        Self::from_drop(&drop, "built-in".into(), None).map_err(|rejection| {
             EngineError::Definitions(format!("built-in definitions: {}", rejection.message))
         })
     }
@@ -169,7 +172,7 @@ pub fn check_drop(
 ) -> Result<DefinitionsInfo, EngineError> {
     let drop = vigil_drop::open(bytes, &[*key], u64::MAX)
         .map_err(|err| EngineError::Definitions(err.to_string()))?;
-    let definitions = Definitions::from_drop(drop, String::new(), None)
+    let definitions = Definitions::from_drop(&drop, String::new(), None)
         .map_err(|rejection| EngineError::Definitions(rejection.message))?;
     Ok(definitions.info)
 }
@@ -502,32 +505,23 @@ impl DefinitionsStore {
                 ),
             )));
         }
-        let manifest_bytes = drop.manifest_bytes.clone();
-        let signature = drop.signature_bytes.clone();
-        let files = drop.files.clone();
         let definitions =
-            Definitions::from_drop(drop, drop_path.display().to_string(), Some(unix_now()))
+            Definitions::from_drop(&drop, drop_path.display().to_string(), Some(unix_now()))
                 .map_err(with_version)?;
-        self.install(&definitions, &manifest_bytes, &signature, &files)
+        self.install(&definitions, &drop)
             .map_err(|err| with_version(err.into()))?;
         Ok(to_version)
     }
 
     /// Writes the new version in a staging folder, moves it into `versions/`, then switches the
     /// links: `previous` first (to the still-active version), then `active`.
-    fn install(
-        &self,
-        definitions: &Definitions,
-        manifest: &[u8],
-        signature: &[u8],
-        files: &std::collections::BTreeMap<String, Vec<u8>>,
-    ) -> Result<(), EngineError> {
+    fn install(&self, definitions: &Definitions, drop: &VerifiedDrop) -> Result<(), EngineError> {
         let staging = self.dir.join(format!("staging-{}", random_id()?));
         std::fs::create_dir(&staging)
             .map_err(io_error(format!("cannot create {}", staging.display())))?;
-        write_durably(&staging.join(vigil_drop::MANIFEST), manifest)?;
-        write_durably(&staging.join(vigil_drop::SIGNATURE), signature)?;
-        for (path, content) in files {
+        write_durably(&staging.join(vigil_drop::MANIFEST), &drop.manifest_bytes)?;
+        write_durably(&staging.join(vigil_drop::SIGNATURE), &drop.signature_bytes)?;
+        for (path, content) in &drop.files {
             let target = staging.join(path);
             let folder = target.parent().expect("drop paths have a folder");
             if !folder.exists() {

@@ -17,8 +17,9 @@ use crate::error::EngineError;
 pub struct Exclusions {
     files: HashSet<PathBuf>,
     directories: HashSet<PathBuf>,
-    /// Lower-case extensions without the dot.
-    extensions: HashSet<String>,
+    /// Extensions without the dot; few, so a case-insensitive scan beats lower-casing (and
+    /// allocating) for every file.
+    extensions: Vec<String>,
     names: GlobSet,
 }
 
@@ -29,7 +30,7 @@ impl Exclusions {
     ) -> Result<Self, EngineError> {
         let mut files = HashSet::new();
         let mut directories = HashSet::new();
-        let mut extensions = HashSet::new();
+        let mut extensions = Vec::new();
         let mut names = GlobSetBuilder::new();
         for entry in entries {
             entry.validate().map_err(EngineError::Exclusion)?;
@@ -41,7 +42,7 @@ impl Exclusions {
                     files.insert(path);
                 }
             } else if let Some(extension) = &entry.extension {
-                extensions.insert(bare_extension(extension).to_ascii_lowercase());
+                extensions.push(bare_extension(extension).to_string());
             } else if let Some(name) = &entry.name {
                 let glob = GlobBuilder::new(name)
                     .literal_separator(true)
@@ -74,7 +75,10 @@ impl Exclusions {
         }
         if !self.extensions.is_empty()
             && let Some(extension) = path.extension().and_then(OsStr::to_str)
-            && self.extensions.contains(&extension.to_ascii_lowercase())
+            && self
+                .extensions
+                .iter()
+                .any(|excluded| excluded.eq_ignore_ascii_case(extension))
         {
             return true;
         }

@@ -78,11 +78,6 @@ impl Engine {
         })
     }
 
-    /// The configuration the engine runs with.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// Runs a scan, streaming every result to `sink`, and returns the totals. Fails only before
     /// scanning starts (a target that does not exist); per-file problems are events.
     pub fn scan(
