@@ -101,9 +101,7 @@ impl State {
             .map_err(|err| fail(format!("cannot create: {err}")))?;
         let db = Connection::open(dir.join("state.sqlite3"))
             .map_err(|err| fail(format!("cannot open database: {err}")))?;
-        db.busy_timeout(std::time::Duration::from_secs(10))
-            .and_then(|_| db.pragma_update(None, "journal_mode", "WAL"))
-            .and_then(|_| db.pragma_update(None, "synchronous", "FULL"))
+        retry_while_busy(|| configure(&db))
             .map_err(|err| fail(format!("cannot configure database: {err}")))?;
         let state = Self {
             dir: dir.to_path_buf(),
@@ -138,7 +136,7 @@ impl State {
             tx.pragma_update(None, "user_version", MIGRATIONS.len().max(version))?;
             tx.commit()
         };
-        migrate(&mut db).map_err(|err| self.error(err))
+        retry_while_busy(|| migrate(&mut db)).map_err(|err| self.error(err))
     }
 
     /// Wraps a database error with the state directory it concerns.
@@ -395,6 +393,42 @@ fn exclusion_from_row(kind: &str, value: Vec<u8>) -> ExclusionConfig {
             name: Some(text()),
             ..Default::default()
         },
+    }
+}
+
+/// How long opening the state waits for other processes holding the database.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Sets the connection up: busy timeout, write-ahead log, full sync. Switching a new database to
+/// WAL needs an exclusive lock, so it is done only when the database is not already in WAL mode.
+fn configure(db: &Connection) -> rusqlite::Result<()> {
+    db.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = db.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        db.pragma_update(None, "journal_mode", "WAL")?;
+    }
+    db.pragma_update(None, "synchronous", "FULL")
+}
+
+/// Runs `step` again while SQLite reports the database busy or locked. SQLite's busy handler
+/// covers most waits, but not all: changing the journal mode and opening a WAL database whose
+/// last connection is closing can return `SQLITE_BUSY` at once. Gives up after [`BUSY_TIMEOUT`].
+fn retry_while_busy<T>(mut step: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        match step() {
+            Err(rusqlite::Error::SqliteFailure(err, _))
+                if matches!(
+                    err.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
     }
 }
 
