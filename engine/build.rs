@@ -1,4 +1,5 @@
-//! Builds the project's default definitions drop from `signatures/` with the same code that
+//! Builds the project's default definitions drop from `signatures/` and the first-party plugins
+//! in `plugins/` (each compiled from source to WebAssembly here) with the same code that
 //! `vigil definitions build` uses, signed with a key made for this build, and embeds it (and the
 //! key's public half) in the engine, so a scan on a fresh machine has definitions with no set-up.
 //! It also records the yara-x version, which tags serialized rules.
@@ -11,6 +12,7 @@ fn main() {
     println!("cargo:rerun-if-changed={}", signatures.display());
     let mut files = Vec::new();
     collect(&signatures, &mut files);
+    build_plugins(&manifest_dir.join("../plugins"), &mut files);
     files.sort();
 
     let key = vigil_drop::generate_key().expect("randomness for the build key");
@@ -42,6 +44,30 @@ fn main() {
         .map_or("unknown".to_string(), |v| v.trim_matches('"').to_string());
     println!("cargo:rerun-if-changed=../Cargo.lock");
     println!("cargo:rustc-env=VIGIL_YARA_X_VERSION={yara_x}");
+}
+
+/// Builds every plugin crate in `plugins/` to WebAssembly as `plugins/<folder>.wasm`.
+fn build_plugins(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let sdk = dir.join("../sdk");
+    println!("cargo:rerun-if-changed={}", sdk.join("src").display());
+    println!("cargo:rerun-if-changed={}", sdk.join("wit").display());
+    let target_dir = vigil_plugin_build::default_target_dir(dir);
+    let mut crates: Vec<_> = std::fs::read_dir(dir)
+        .expect("plugins/ exists beside engine/")
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.join("Cargo.toml").is_file())
+        .collect();
+    crates.sort();
+    for crate_dir in crates {
+        let wasm = vigil_plugin_build::build(&crate_dir, &target_dir)
+            .unwrap_or_else(|err| panic!("first-party plugin: {err}"));
+        let name = crate_dir.file_name().unwrap().to_string_lossy();
+        out.push((
+            format!("plugins/{name}.wasm"),
+            std::fs::read(&wasm).unwrap(),
+        ));
+    }
 }
 
 /// Drop paths for the files below `dir`: `*.yar` under `rules/`, `*.txt` hash lists under `hashes/`.

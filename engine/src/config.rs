@@ -20,7 +20,87 @@ pub struct Config {
     pub filesystem_scanner: FilesystemScanner,
     /// Settings of definitions updates.
     pub definitions: DefinitionsConfig,
+    /// Settings and limits of WebAssembly detection plugins.
+    pub plugins: PluginsConfig,
 }
+
+/// `[plugins]`: whether plugins run, and the limits every plugin call runs under.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    /// Whether the definitions' plugins (and `--plugin` ones) run at all.
+    pub enabled: bool,
+    /// Wall-clock time one call (`describe` or one file's `scan`) may take, in milliseconds.
+    pub timeout_ms: u64,
+    /// Largest linear memory a plugin instance may grow to, in bytes.
+    pub memory_limit: u64,
+    /// Largest number of elements in a plugin's tables.
+    pub max_table_elements: u32,
+    /// WebAssembly stack a call may use, in bytes (deep recursion traps beyond it).
+    pub max_stack: u64,
+    /// Most findings one call may return; more is a fault.
+    pub max_findings: u32,
+    /// Most bytes of text (threat names and descriptions) one call may return; more is a fault.
+    pub max_output_size: u64,
+    /// Most bytes of a file passed to a plugin that asks for the whole file; larger files are
+    /// passed truncated, marked incomplete.
+    pub max_input_size: u64,
+    /// Faults after which a plugin is disabled for the rest of the scan.
+    pub max_faults: u32,
+    /// Log lines one call may write; the rest are dropped.
+    pub max_log_lines: u32,
+    /// Longest log line kept, in bytes; longer ones are cut.
+    pub max_log_line: u32,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            timeout_ms: 1000,
+            memory_limit: 64 * 1024 * 1024,
+            max_table_elements: 10_000,
+            max_stack: 512 * 1024,
+            max_findings: 100,
+            max_output_size: 64 * 1024,
+            max_input_size: 16 * 1024 * 1024,
+            max_faults: 3,
+            max_log_lines: 10,
+            max_log_line: 512,
+        }
+    }
+}
+
+impl PluginsConfig {
+    /// Checks the limits are usable; the message names the key.
+    fn validate(&self) -> Result<(), String> {
+        let at_least_one = [
+            ("timeout_ms", self.timeout_ms),
+            ("memory_limit", self.memory_limit),
+            ("max_stack", self.max_stack),
+            ("max_faults", self.max_faults.into()),
+            ("max_input_size", self.max_input_size),
+        ];
+        if let Some((key, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
+            return Err(format!("plugins.{key}: must be at least 1"));
+        }
+        if self.max_stack > MAX_PLUGIN_STACK {
+            return Err(format!(
+                "plugins.max_stack: at most {MAX_PLUGIN_STACK} bytes (plugins run on the scan threads' stacks)"
+            ));
+        }
+        if self.memory_limit > 4 * 1024 * 1024 * 1024 {
+            return Err("plugins.memory_limit: at most 4 GiB (32-bit WebAssembly)".into());
+        }
+        if self.max_input_size > u32::MAX.into() || self.max_input_size > self.memory_limit {
+            return Err("plugins.max_input_size: must fit in plugins.memory_limit".into());
+        }
+        Ok(())
+    }
+}
+
+/// The largest `plugins.max_stack`: worker threads get this much more native stack than default.
+pub const MAX_PLUGIN_STACK: u64 = 4 * 1024 * 1024;
 
 /// `[definitions]`: who may sign definitions drops and how large they may be.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -203,6 +283,7 @@ impl Config {
             vigil_drop::parse_public_key(key)
                 .map_err(|err| format!("definitions.trusted_keys[{index}]: {err}"))?;
         }
+        self.plugins.validate()?;
         if self.antivirus_engine.scan_timeout == 0 {
             return Err("antivirus_engine.scan_timeout: must be at least 1 second".into());
         }

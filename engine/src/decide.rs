@@ -71,6 +71,7 @@ mod tests {
             rule: "r".into(),
             severity: "high".into(),
             description: String::new(),
+            offset: None,
         }
     }
 

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use vigil_drop::{DropError, Kind, VerifiedDrop};
 
 use crate::builtin;
-use crate::config::DefinitionsConfig;
+use crate::config::{DefinitionsConfig, PluginsConfig};
 use crate::detect::Detectors;
 use crate::detect::hash::HashLists;
 use crate::detect::yara::{RuleSource, YaraRules};
@@ -35,6 +35,7 @@ use crate::durable::{
 };
 use crate::error::EngineError;
 use crate::fault;
+use crate::plugin::PluginSet;
 use crate::state::{State, unix_now};
 
 /// This engine's version, compared with a drop's `min_engine_version`.
@@ -147,8 +148,13 @@ impl Definitions {
         })
     }
 
-    /// The detectors for a scan: these definitions plus `extra` rule sources (`--rules`).
-    pub fn detectors(self, extra: &[RuleSource]) -> Result<Detectors, EngineError> {
+    /// The detectors for a scan: these definitions plus `extra` rule sources (`--rules`), with
+    /// `plugins` loaded by the caller (from [`Definitions::plugins`] and any others).
+    pub fn detectors(
+        self,
+        extra: &[RuleSource],
+        plugins: PluginSet,
+    ) -> Result<Detectors, EngineError> {
         let yara = match self.compiled {
             Some(compiled) if extra.is_empty() => compiled,
             _ => {
@@ -160,6 +166,7 @@ impl Definitions {
         Ok(Detectors {
             yara,
             hashes: self.hashes,
+            plugins,
         })
     }
 }
@@ -173,8 +180,17 @@ pub fn check_drop(
     let drop = vigil_drop::open(bytes, &[*key], u64::MAX)
         .map_err(|err| EngineError::Definitions(err.to_string()))?;
     let definitions = Definitions::from_drop(&drop, String::new(), None)
+        .and_then(|definitions| check_plugins(&definitions.plugins).map(|()| definitions))
         .map_err(|rejection| EngineError::Definitions(rejection.message))?;
     Ok(definitions.info)
+}
+
+/// Refuses plugins that do not load in the plugin host (with the default limits): they compile,
+/// import nothing forbidden, and describe themselves properly.
+fn check_plugins(plugins: &[(String, Vec<u8>)]) -> Result<(), Rejection> {
+    PluginSet::load(plugins, &PluginsConfig::default(), 1, None)
+        .map(drop)
+        .map_err(|err| Rejection::new("plugin", err.to_string()))
 }
 
 /// Refuses a plugin file that is not a WebAssembly module or component.
@@ -508,6 +524,7 @@ impl DefinitionsStore {
         let definitions =
             Definitions::from_drop(&drop, drop_path.display().to_string(), Some(unix_now()))
                 .map_err(with_version)?;
+        check_plugins(&definitions.plugins).map_err(with_version)?;
         self.install(&definitions, &drop)
             .map_err(|err| with_version(err.into()))?;
         Ok(to_version)

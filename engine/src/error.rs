@@ -30,6 +30,15 @@ pub enum EngineError {
     /// A definitions drop was refused, or definitions could not be installed or loaded.
     #[error("{0}")]
     Definitions(String),
+    /// A plugin could not be loaded: not WebAssembly, truncated, a forbidden import, a bad
+    /// descriptor. The origin is the file (or drop entry) it came from.
+    #[error("plugin {origin}: {message}")]
+    Plugin {
+        /// Where the plugin came from.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A rule path given by the user does not exist or holds no rules.
     #[error("no rules at {}: {why}", path.display())]
     RulesPath {

@@ -18,6 +18,7 @@ pub mod error;
 pub mod exclusions;
 pub mod fault;
 pub mod input;
+pub mod plugin;
 pub mod quarantine;
 pub mod report;
 pub mod scan;

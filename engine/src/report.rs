@@ -21,7 +21,7 @@ pub trait ScanSink: Sync {
 pub struct Finding {
     /// Threat name in `Family:Platform/Name` style.
     pub threat: String,
-    /// The detector that produced it (`yara`, later `hash` or `plugin`).
+    /// The detector that produced it: `yara`, `hash` or `plugin`.
     pub detector: &'static str,
     /// The rule (or plugin) that matched.
     pub rule: String,
@@ -29,6 +29,8 @@ pub struct Finding {
     pub severity: String,
     /// What the rule detects, from its metadata.
     pub description: String,
+    /// Where in the file the evidence is, when the detector says (plugins may).
+    pub offset: Option<u64>,
 }
 
 /// A per-file result of a scan.
@@ -65,6 +67,24 @@ pub enum ScanEvent {
         /// Why it is allowed.
         reason: String,
     },
+    /// A plugin failed on the file (trap, limit, malformed output); its other results stand.
+    PluginFault {
+        /// The file.
+        path: PathBuf,
+        /// The plugin's name.
+        plugin: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A plugin faulted too often and is not run on any more files in this scan (said once).
+    PluginDisabled {
+        /// The file of its last fault.
+        path: PathBuf,
+        /// The plugin's name.
+        plugin: String,
+        /// Why it was disabled.
+        reason: String,
+    },
     /// A detected file was moved into the quarantine vault.
     Quarantined {
         /// Where the file was.
@@ -82,6 +102,8 @@ impl ScanEvent {
             | ScanEvent::Error { path, .. }
             | ScanEvent::Skipped { path, .. }
             | ScanEvent::Allowed { path, .. }
+            | ScanEvent::PluginFault { path, .. }
+            | ScanEvent::PluginDisabled { path, .. }
             | ScanEvent::Quarantined { path, .. } => path,
         }
     }
@@ -93,6 +115,8 @@ impl ScanEvent {
             ScanEvent::Error { .. } => "error",
             ScanEvent::Skipped { .. } => "skipped",
             ScanEvent::Allowed { .. } => "allowed",
+            ScanEvent::PluginFault { .. } => "plugin_fault",
+            ScanEvent::PluginDisabled { .. } => "plugin_disabled",
             ScanEvent::Quarantined { .. } => "quarantined",
         }
     }
@@ -112,6 +136,11 @@ impl Serialize for ScanEvent {
                 map.serialize_entry("reason", reason)?;
             }
             ScanEvent::Quarantined { id, .. } => map.serialize_entry("id", id)?,
+            ScanEvent::PluginFault { plugin, reason, .. }
+            | ScanEvent::PluginDisabled { plugin, reason, .. } => {
+                map.serialize_entry("plugin", plugin)?;
+                map.serialize_entry("reason", reason)?;
+            }
             ScanEvent::Error { reason, .. } | ScanEvent::Skipped { reason, .. } => {
                 map.serialize_entry("reason", reason)?;
             }
@@ -125,7 +154,11 @@ fn serialize_finding<M: SerializeMap>(map: &mut M, finding: &Finding) -> Result<
     map.serialize_entry("detector", finding.detector)?;
     map.serialize_entry("rule", &finding.rule)?;
     map.serialize_entry("severity", &finding.severity)?;
-    map.serialize_entry("description", &finding.description)
+    map.serialize_entry("description", &finding.description)?;
+    if let Some(offset) = finding.offset {
+        map.serialize_entry("offset", &offset)?;
+    }
+    Ok(())
 }
 
 /// Writes `path` (lossy UTF-8) and, when the path is not valid UTF-8, `path_hex` with its exact
@@ -179,6 +212,8 @@ pub struct ScanSummary {
     pub allowed: u64,
     /// Files moved into quarantine.
     pub quarantined: u64,
+    /// Plugin calls that failed.
+    pub plugin_faults: u64,
     /// Wall-clock time of the scan.
     pub duration_ms: u64,
 }

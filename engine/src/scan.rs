@@ -13,6 +13,7 @@ use crate::discover;
 use crate::error::EngineError;
 use crate::exclusions::Exclusions;
 use crate::input::{FileReader, Unscannable};
+use crate::plugin::PluginFault;
 use crate::quarantine::Vault;
 use crate::report::{Finding, ScanEvent, ScanSink, ScanSummary};
 use crate::sigbus;
@@ -21,6 +22,9 @@ pub use crate::targets::ScanKind;
 
 /// How many discovered paths may wait for a worker; bounds memory on huge trees.
 const QUEUE_DEPTH: usize = 4096;
+
+/// Native stack of a worker thread besides what plugins may use (`plugins.max_stack`).
+const WORKER_STACK: usize = 2 * 1024 * 1024;
 
 /// One scan to run.
 #[derive(Debug, Clone)]
@@ -106,7 +110,13 @@ impl Engine {
             for _ in 0..threads {
                 let receiver = receiver.clone();
                 let (report, counters) = (&report, &counters);
-                scope.spawn(move || self.run_worker(receiver, report, counters, sink));
+                std::thread::Builder::new()
+                    .name("vigil-scan".into())
+                    .stack_size(WORKER_STACK + self.config.plugins.max_stack as usize)
+                    .spawn_scoped(scope, move || {
+                        self.run_worker(receiver, report, counters, sink)
+                    })
+                    .expect("cannot start a scan thread");
             }
             drop(receiver);
             discover::walk(&plan, &self.exclusions, &report, sender);
@@ -135,16 +145,18 @@ impl Engine {
             .detectors
             .worker(Duration::from_secs(engine.scan_timeout));
         let mut findings = Vec::new();
+        let mut faults = Vec::new();
         let wants_digest = self.decider.wants_digest();
         for path in paths {
             let mut digest = None;
             let outcome = reader.with_contents(&path, |bytes| {
-                let result = detector.scan(bytes, &mut findings);
+                let result = detector.scan(&path, bytes, &mut findings, &mut faults);
                 if wants_digest && !findings.is_empty() {
                     digest = Some(blake3::hash(bytes).to_hex().to_string());
                 }
                 result
             });
+            report_faults(&path, &mut faults, report);
             self.decide_and_act(&path, &mut findings, digest.as_deref(), report, counters);
             let problem = match outcome {
                 Ok((bytes, result)) => {
@@ -226,6 +238,26 @@ impl Engine {
     }
 }
 
+/// Reports plugin faults on a file, and once, the fault that disabled a plugin.
+fn report_faults(path: &Path, faults: &mut Vec<PluginFault>, report: &(dyn Fn(ScanEvent) + Sync)) {
+    for fault in faults.drain(..) {
+        report(ScanEvent::PluginFault {
+            path: path.to_path_buf(),
+            plugin: fault.plugin.clone(),
+            reason: fault.reason,
+        });
+        if let Some(count) = fault.disabled_after {
+            report(ScanEvent::PluginDisabled {
+                path: path.to_path_buf(),
+                plugin: fault.plugin,
+                reason: format!(
+                    "disabled for the rest of this scan after {count} faults (plugins.max_faults)"
+                ),
+            });
+        }
+    }
+}
+
 /// Running totals, updated from every thread.
 #[derive(Default)]
 struct Counters {
@@ -237,6 +269,7 @@ struct Counters {
     skipped: AtomicU64,
     allowed: AtomicU64,
     quarantined: AtomicU64,
+    plugin_faults: AtomicU64,
 }
 
 impl Counters {
@@ -247,6 +280,8 @@ impl Counters {
             ScanEvent::Skipped { .. } => &self.skipped,
             ScanEvent::Allowed { .. } => &self.allowed,
             ScanEvent::Quarantined { .. } => &self.quarantined,
+            ScanEvent::PluginFault { .. } => &self.plugin_faults,
+            ScanEvent::PluginDisabled { .. } => return,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -261,6 +296,7 @@ impl Counters {
             skipped: self.skipped.load(Ordering::Relaxed),
             allowed: self.allowed.load(Ordering::Relaxed),
             quarantined: self.quarantined.load(Ordering::Relaxed),
+            plugin_faults: self.plugin_faults.load(Ordering::Relaxed),
             duration_ms: 0,
         }
     }

@@ -133,6 +133,17 @@ impl ScanSink for Printer {
                 ScanEvent::Quarantined { path, id } => {
                     self.write(&format!("QUARANTINED {} as {id}", shown(path)))
                 }
+                ScanEvent::PluginFault {
+                    path,
+                    plugin,
+                    reason,
+                } => self.write(&format!(
+                    "PLUGIN FAULT {plugin} on {}: {reason}",
+                    shown(path)
+                )),
+                ScanEvent::PluginDisabled { plugin, reason, .. } => {
+                    self.write(&format!("PLUGIN DISABLED {plugin}: {reason}"))
+                }
             },
         }
     }

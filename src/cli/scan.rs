@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
-use vigil_engine::config::ThreatAction;
+use vigil_engine::config::{PluginsConfig, ThreatAction};
 use vigil_engine::definitions::DefinitionsStore;
 use vigil_engine::detect::yara::load_sources;
+use vigil_engine::plugin::{PLUGIN_CACHE, PluginSet};
+use vigil_engine::state::State;
 use vigil_engine::{Engine, ScanKind, ScanRequest};
 
 use super::Context;
@@ -56,6 +58,13 @@ struct ScanOptions {
     /// What to do with detected files. Overrides antivirus_engine.threat_action.
     #[arg(long, value_enum, global = true)]
     action: Option<ActionArg>,
+    /// An extra plugin: a WebAssembly component or a core module built with vigil-sdk
+    /// (repeatable).
+    #[arg(long = "plugin", value_name = "PATH", global = true)]
+    plugins: Vec<PathBuf>,
+    /// Run no plugins (neither the definitions' nor --plugin ones).
+    #[arg(long, global = true, conflicts_with = "plugins")]
+    no_plugins: bool,
     /// Also print skipped files and allowed detections in text output.
     #[arg(long, short, global = true)]
     verbose: bool,
@@ -94,7 +103,17 @@ pub fn run(context: &Context, args: ScanArgs) -> Result<ExitCode> {
     if let Some(warning) = &definitions.warning {
         eprintln!("vigil: warning: {warning}");
     }
-    let engine = Engine::new(config, definitions.detectors(&extra_rules)?, state)?;
+    if options.no_plugins {
+        config.plugins.enabled = false;
+    }
+    let plugins = load_plugins(
+        &config.plugins,
+        &definitions.plugins,
+        &options.plugins,
+        threads,
+        &state,
+    )?;
+    let engine = Engine::new(config, definitions.detectors(&extra_rules, plugins)?, state)?;
 
     let kind = match args.kind {
         KindArg::Quick => ScanKind::Quick,
@@ -111,4 +130,30 @@ pub fn run(context: &Context, args: ScanArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The plugins a scan runs: the definitions' and those given with `--plugin`, unless plugins are
+/// turned off. Compiled code is cached in the state dir.
+pub fn load_plugins(
+    limits: &PluginsConfig,
+    from_definitions: &[(String, Vec<u8>)],
+    extra: &[PathBuf],
+    threads: usize,
+    state: &State,
+) -> Result<PluginSet> {
+    if !limits.enabled {
+        return Ok(PluginSet::none());
+    }
+    let mut sources = from_definitions.to_vec();
+    for path in extra {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read plugin {}", path.display()))?;
+        sources.push((path.display().to_string(), bytes));
+    }
+    Ok(PluginSet::load(
+        &sources,
+        limits,
+        threads,
+        Some(&state.dir().join(PLUGIN_CACHE)),
+    )?)
 }

@@ -67,6 +67,7 @@ impl HashLists {
                 rule: format!("{list}:sha256"),
                 severity: "high".into(),
                 description: "SHA-256 of the file is in a known-bad hash list".into(),
+                offset: None,
             });
         }
     }

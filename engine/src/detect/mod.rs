@@ -7,8 +7,10 @@
 pub mod hash;
 pub mod yara;
 
+use std::path::Path;
 use std::time::Duration;
 
+use crate::plugin::{PluginFault, PluginSet};
 use crate::report::Finding;
 
 /// Every detector the engine runs, in compiled form.
@@ -17,6 +19,8 @@ pub struct Detectors {
     pub yara: yara::YaraRules,
     /// Known-bad SHA-256 digests.
     pub hashes: hash::HashLists,
+    /// WebAssembly detection plugins.
+    pub plugins: PluginSet,
 }
 
 impl Detectors {
@@ -25,6 +29,7 @@ impl Detectors {
         DetectorWorker {
             yara: self.yara.scanner(timeout),
             hashes: &self.hashes,
+            plugins: &self.plugins,
         }
     }
 }
@@ -33,13 +38,23 @@ impl Detectors {
 pub struct DetectorWorker<'d> {
     yara: yara::YaraScanner<'d>,
     hashes: &'d hash::HashLists,
+    plugins: &'d PluginSet,
 }
 
 impl DetectorWorker<'_> {
-    /// Runs every detector over `data`, appending findings to `out`. An error names what failed
-    /// (for example a timeout); findings made before it stand.
-    pub fn scan(&mut self, data: &[u8], out: &mut Vec<Finding>) -> Result<(), String> {
+    /// Runs every detector over the content `data` of the file at `path`, appending findings to
+    /// `out` and plugin failures to `faults`. An error names what failed (for example a YARA
+    /// timeout); findings made before and after it stand.
+    pub fn scan(
+        &mut self,
+        path: &Path,
+        data: &[u8],
+        out: &mut Vec<Finding>,
+        faults: &mut Vec<PluginFault>,
+    ) -> Result<(), String> {
         self.hashes.scan(data, out);
-        self.yara.scan(data, out)
+        let yara = self.yara.scan(data, out);
+        self.plugins.scan(path, data, out, faults);
+        yara
     }
 }

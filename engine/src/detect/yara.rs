@@ -193,5 +193,6 @@ fn finding_for(rule: &yara_x::Rule) -> Finding {
         rule: rule_name,
         severity: severity.unwrap_or_else(|| "unknown".into()),
         description: description.unwrap_or_default(),
+        offset: None,
     }
 }

@@ -1,0 +1,356 @@
+//! The sandbox: one wasmtime engine for plugins, its only import (`host.log`), the limits every
+//! call runs under, and the calls themselves.
+
+use std::borrow::Cow;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{
+    Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, Trap,
+};
+
+use super::bindings::{self, HOST_IMPORT};
+use super::cache::CompileCache;
+use crate::config::PluginsConfig;
+
+/// How often the epoch advances; a call's deadline is counted in these ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Core instances, memories and tables one plugin component may hold. A component made by
+/// `wit-bindgen` from Rust has one module and a few small adapter modules.
+const CORE_INSTANCES_PER_PLUGIN: u32 = 8;
+const MEMORIES_PER_PLUGIN: u32 = 2;
+const TABLES_PER_PLUGIN: u32 = 4;
+
+/// WebAssembly headers: a core module, and a component (layer 1).
+const MODULE_HEADER: &[u8] = b"\0asm\x01\0\0\0";
+const COMPONENT_HEADER: &[u8] = b"\0asm\x0d\0\x01\0";
+
+/// The plugin sandbox: a wasmtime engine of its own (not yara-x's), configured for untrusted
+/// code, and a linker that offers nothing but `host.log`.
+pub struct PluginHost {
+    engine: Engine,
+    linker: Linker<CallState>,
+    limits: PluginsConfig,
+    cache: Option<CompileCache>,
+    ticker: EpochTicker,
+}
+
+impl PluginHost {
+    /// A host for up to `concurrency` simultaneous calls (one per scan thread), caching compiled
+    /// plugins in `cache_dir` when given.
+    pub fn new(
+        limits: &PluginsConfig,
+        concurrency: usize,
+        cache_dir: Option<&Path>,
+    ) -> Result<Self, String> {
+        let slots = u32::try_from(concurrency.max(1)).unwrap_or(u32::MAX / 64) + 1;
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(slots)
+            .total_core_instances(slots * CORE_INSTANCES_PER_PLUGIN)
+            .max_core_instances_per_component(CORE_INSTANCES_PER_PLUGIN)
+            .total_memories(slots * MEMORIES_PER_PLUGIN)
+            .max_memories_per_component(MEMORIES_PER_PLUGIN)
+            .total_tables(slots * TABLES_PER_PLUGIN)
+            .max_tables_per_component(TABLES_PER_PLUGIN)
+            .max_memory_size(limits.memory_limit as usize)
+            .table_elements(limits.max_table_elements as usize)
+            // Keeping the first pages of a freed memory mapped makes the next instance's small
+            // inputs cheap (no page faults), without keeping a large input's pages.
+            .linear_memory_keep_resident(1024 * 1024)
+            .table_keep_resident(64 * 1024);
+        let mut config = wasmtime::Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .max_wasm_stack(limits.max_stack as usize)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(|err| format!("plugin engine: {err}"))?;
+        let mut linker = Linker::new(&engine);
+        bindings::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| {
+            state
+        })
+        .map_err(|err| format!("plugin linker: {err}"))?;
+        let cache = cache_dir.map(|dir| CompileCache::new(dir, &engine));
+        let ticker = EpochTicker::start(&engine);
+        Ok(Self {
+            engine,
+            linker,
+            limits: limits.clone(),
+            cache,
+            ticker,
+        })
+    }
+
+    /// The limits calls run under.
+    pub fn limits(&self) -> &PluginsConfig {
+        &self.limits
+    }
+
+    /// Compiles a plugin (or takes it from the cache), refuses imports outside the WIT world,
+    /// and links it. `digest` is the BLAKE3 of `bytes`.
+    pub fn prepare(
+        &self,
+        bytes: &[u8],
+        digest: &str,
+    ) -> Result<bindings::PluginPre<CallState>, String> {
+        let component = match self
+            .cache
+            .as_ref()
+            .and_then(|c| c.get(&self.engine, digest))
+        {
+            Some(component) => component,
+            None => {
+                let component = Component::new(&self.engine, as_component(bytes)?)
+                    .map_err(|err| format!("does not compile: {}", root_cause(&err)))?;
+                if let Some(cache) = &self.cache {
+                    cache.put(digest, &component);
+                }
+                component
+            }
+        };
+        let component_type = component.component_type();
+        if let Some((name, _)) = component_type
+            .imports(&self.engine)
+            .find(|(name, _)| *name != HOST_IMPORT)
+        {
+            return Err(format!(
+                "imports `{name}`, which plugins may not use (the only import allowed is \
+                 `{HOST_IMPORT}`: plugins get no files, network, clock, environment or randomness)"
+            ));
+        }
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|err| format!("cannot be linked: {}", root_cause(&err)))?;
+        bindings::PluginPre::new(pre).map_err(|err| {
+            format!(
+                "does not export the vigil:plugin/detector@0.1.0 interface: {}",
+                root_cause(&err)
+            )
+        })
+    }
+
+    /// Calls `describe` in a fresh instance.
+    pub fn describe(
+        &self,
+        plugin: &bindings::PluginPre<CallState>,
+        name: &str,
+    ) -> Result<bindings::Descriptor, String> {
+        self.call(plugin, name, |instance, store| {
+            instance.vigil_plugin_detector().call_describe(store)
+        })
+    }
+
+    /// Calls `scan` on `data` in a fresh instance, so nothing a previous file left in the
+    /// plugin's memory is visible to this one.
+    pub fn scan(
+        &self,
+        plugin: &bindings::PluginPre<CallState>,
+        name: &str,
+        input: &bindings::ScanInput,
+    ) -> Result<Vec<bindings::Finding>, String> {
+        self.call(plugin, name, |instance, store| {
+            instance.vigil_plugin_detector().call_scan(store, input)
+        })
+    }
+
+    /// Instantiates `plugin` in a new store bounded by the limits and runs `body`; a trap or a
+    /// limit becomes a reason for people.
+    fn call<R>(
+        &self,
+        plugin: &bindings::PluginPre<CallState>,
+        name: &str,
+        body: impl FnOnce(&bindings::Plugin, &mut Store<CallState>) -> wasmtime::Result<R>,
+    ) -> Result<R, String> {
+        let mut store = Store::new(&self.engine, CallState::new(name, &self.limits));
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(
+            self.ticker
+                .ticks(Duration::from_millis(self.limits.timeout_ms)),
+        );
+        store.epoch_deadline_trap();
+        let result = plugin
+            .instantiate(&mut store)
+            .and_then(|instance| body(&instance, &mut store));
+        result.map_err(|err| self.fault_reason(store.data(), &err))
+    }
+
+    /// Says why a call failed, naming the limit (and its config key) when one was hit.
+    fn fault_reason(&self, state: &CallState, err: &wasmtime::Error) -> String {
+        let limits = &self.limits;
+        if state.limiter.memory_exceeded {
+            return format!(
+                "exceeded the memory limit ({} bytes, plugins.memory_limit)",
+                limits.memory_limit
+            );
+        }
+        if state.limiter.table_exceeded {
+            return format!(
+                "exceeded the table limit ({} elements, plugins.max_table_elements)",
+                limits.max_table_elements
+            );
+        }
+        match err.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => format!(
+                "exceeded the time limit ({} ms, plugins.timeout_ms)",
+                limits.timeout_ms
+            ),
+            Some(Trap::StackOverflow) => format!(
+                "overflowed its stack ({} bytes, plugins.max_stack)",
+                limits.max_stack
+            ),
+            Some(Trap::UnreachableCodeReached) => {
+                "trapped: unreachable code reached (a panic or an abort in the plugin)".into()
+            }
+            Some(trap) => format!("trapped: {trap}"),
+            None => format!("failed: {}", root_cause(err)),
+        }
+    }
+}
+
+/// Turns a core module built with wit-bindgen into a component; components pass unchanged.
+fn as_component(bytes: &[u8]) -> Result<Cow<'_, [u8]>, String> {
+    if bytes.starts_with(COMPONENT_HEADER) {
+        Ok(Cow::Borrowed(bytes))
+    } else if bytes.starts_with(MODULE_HEADER) {
+        let encoded = wit_component::ComponentEncoder::default()
+            .validate(true)
+            .module(bytes)
+            .and_then(|mut encoder| encoder.encode())
+            .map_err(|err| format!("cannot be made into a component: {err:#}"))?;
+        Ok(Cow::Owned(encoded))
+    } else if bytes.len() < MODULE_HEADER.len()
+        && (MODULE_HEADER.starts_with(bytes) || COMPONENT_HEADER.starts_with(bytes))
+    {
+        Err("is truncated (shorter than a WebAssembly header)".into())
+    } else {
+        Err("is not a WebAssembly module or component".into())
+    }
+}
+
+/// The innermost message of an error chain (wasmtime's outer layers repeat the context).
+fn root_cause(err: &wasmtime::Error) -> String {
+    err.root_cause().to_string()
+}
+
+/// Per-call state: the resource limiter and the log budget.
+pub struct CallState {
+    limiter: Limiter,
+    plugin: String,
+    log_lines_left: u32,
+    max_log_line: usize,
+}
+
+impl CallState {
+    fn new(plugin: &str, limits: &PluginsConfig) -> Self {
+        Self {
+            limiter: Limiter {
+                memory_limit: limits.memory_limit as usize,
+                table_limit: limits.max_table_elements as usize,
+                memory_exceeded: false,
+                table_exceeded: false,
+            },
+            plugin: plugin.to_string(),
+            log_lines_left: limits.max_log_lines,
+            max_log_line: limits.max_log_line as usize,
+        }
+    }
+}
+
+impl bindings::Host for CallState {
+    /// Writes a plugin's log line to stderr: cut to `plugins.max_log_line` bytes, control
+    /// characters escaped (a plugin cannot drive the terminal), at most `plugins.max_log_lines`
+    /// per call.
+    fn log(&mut self, level: bindings::Level, message: String) {
+        if self.log_lines_left == 0 {
+            return;
+        }
+        self.log_lines_left -= 1;
+        let mut cut = message.len().min(self.max_log_line);
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let text: String = message[..cut].escape_debug().collect();
+        let level = match level {
+            bindings::Level::Debug => "debug",
+            bindings::Level::Info => "info",
+            bindings::Level::Warn => "warn",
+        };
+        eprintln!("vigil: plugin {}: {level}: {text}", self.plugin);
+    }
+}
+
+/// Enforces `plugins.memory_limit` and `plugins.max_table_elements`, remembering which was hit
+/// so the fault says so.
+struct Limiter {
+    memory_limit: usize,
+    table_limit: usize,
+    memory_exceeded: bool,
+    table_exceeded: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_limit {
+            self.memory_exceeded = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.table_limit {
+            self.table_exceeded = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}
+
+/// A thread that advances the plugin engine's epoch every [`EPOCH_TICK`], so a call past its
+/// deadline traps wherever it is looping. Stops when the host is dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    fn start(engine: &Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (engine, flag) = (engine.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("vigil-plugin-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("cannot start the plugin epoch thread");
+        Self { stop }
+    }
+
+    /// The deadline, in ticks from now, for a call allowed to run `timeout`.
+    fn ticks(&self, timeout: Duration) -> u64 {
+        (timeout.as_micros() / EPOCH_TICK.as_micros()) as u64 + 1
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,240 @@
+//! WebAssembly detection plugins: loaded into a sandbox with no capabilities, run on the files
+//! they ask for, each call in a fresh instance under time, memory, stack and output limits.
+//!
+//! The contract is the WIT world in `sdk/wit/plugin.wit` (`vigil:plugin/plugin@0.1.0`).
+//! [`PluginHost`] is the sandbox (its own wasmtime engine, the only import `host.log`, the limits);
+//! [`PluginSet`] is what a scan holds: the host and the loaded [`Plugin`]s, shared by every
+//! worker thread. A plugin that traps, runs out of time or memory, or returns malformed data
+//! produces a [`PluginFault`]; after `plugins.max_faults` of them it is disabled for the rest of
+//! the scan.
+
+mod bindings;
+mod cache;
+mod host;
+mod output;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+pub use host::{CallState, PluginHost};
+
+use crate::config::PluginsConfig;
+use crate::error::EngineError;
+use crate::report::Finding;
+
+/// The folder of the state dir where compiled plugins are cached.
+pub const PLUGIN_CACHE: &str = "plugin-cache";
+
+/// How many bytes of a file a plugin is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputSize {
+    /// At most this many bytes from the start.
+    Prefix(u32),
+    /// The whole file, up to `plugins.max_input_size`.
+    WholeFile,
+}
+
+/// Bytes that must appear at an offset for a plugin to want a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Magic {
+    /// Where in the file.
+    pub offset: usize,
+    /// What must be there.
+    pub bytes: Vec<u8>,
+}
+
+/// What a plugin says about itself, checked at load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginInfo {
+    /// Its name (unique among loaded plugins).
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// What it detects.
+    pub description: String,
+    /// Magic bytes of the files it wants.
+    pub magic: Vec<Magic>,
+    /// Extensions (lower case, no dot) of the files it wants.
+    pub extensions: Vec<String>,
+    /// How much of each file it needs.
+    pub input: InputSize,
+    /// Where it was loaded from (a file, or a drop entry).
+    pub origin: String,
+    /// BLAKE3 digest of its WebAssembly.
+    pub digest: String,
+}
+
+impl PluginInfo {
+    /// Whether the plugin asked for this file: a magic matches or the extension is listed (with
+    /// neither list, every file).
+    pub fn wants(&self, path: &Path, data: &[u8]) -> bool {
+        if self.magic.is_empty() && self.extensions.is_empty() {
+            return true;
+        }
+        let magic = self.magic.iter().any(|magic| {
+            data.get(magic.offset..magic.offset + magic.bytes.len()) == Some(&magic.bytes[..])
+        });
+        magic
+            || path
+                .extension()
+                .and_then(|ext| ext.to_str())
+                .is_some_and(|ext| {
+                    self.extensions
+                        .iter()
+                        .any(|wanted| wanted.eq_ignore_ascii_case(ext))
+                })
+    }
+}
+
+/// One loaded plugin, ready to be called from any thread.
+pub struct Plugin {
+    /// What it says about itself.
+    pub info: PluginInfo,
+    pre: bindings::PluginPre<CallState>,
+    faults: AtomicU32,
+    disabled: AtomicBool,
+}
+
+/// A plugin call that failed; the file's other results stand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginFault {
+    /// The plugin's name.
+    pub plugin: String,
+    /// What went wrong, naming the limit that was hit.
+    pub reason: String,
+    /// Set on the fault that disabled the plugin for the rest of the scan.
+    pub disabled_after: Option<u32>,
+}
+
+/// The plugins a scan runs, with their host.
+pub struct PluginSet {
+    host: Option<PluginHost>,
+    plugins: Vec<Plugin>,
+}
+
+impl PluginSet {
+    /// No plugins (`--no-plugins`, or `plugins.enabled = false`).
+    pub fn none() -> Self {
+        Self {
+            host: None,
+            plugins: Vec::new(),
+        }
+    }
+
+    /// Loads plugins given as (origin, WebAssembly bytes) into a new host sized for
+    /// `concurrency` threads; compiled code is cached in `cache_dir` when given. Any plugin that
+    /// does not load is an error naming it.
+    pub fn load(
+        sources: &[(String, Vec<u8>)],
+        limits: &PluginsConfig,
+        concurrency: usize,
+        cache_dir: Option<&Path>,
+    ) -> Result<Self, EngineError> {
+        if sources.is_empty() {
+            return Ok(Self::none());
+        }
+        let host = PluginHost::new(limits, concurrency, cache_dir).map_err(|message| {
+            EngineError::Plugin {
+                origin: "host".into(),
+                message,
+            }
+        })?;
+        let mut plugins: Vec<Plugin> = Vec::new();
+        for (origin, bytes) in sources {
+            let plugin = load_one(&host, origin, bytes).map_err(|message| EngineError::Plugin {
+                origin: origin.clone(),
+                message,
+            })?;
+            if let Some(other) = plugins.iter().find(|p| p.info.name == plugin.info.name) {
+                return Err(EngineError::Plugin {
+                    origin: origin.clone(),
+                    message: format!(
+                        "is named `{}`, like the plugin from {}",
+                        plugin.info.name, other.info.origin
+                    ),
+                });
+            }
+            plugins.push(plugin);
+        }
+        Ok(Self {
+            host: Some(host),
+            plugins,
+        })
+    }
+
+    /// The loaded plugins.
+    pub fn plugins(&self) -> &[Plugin] {
+        &self.plugins
+    }
+
+    /// The limits plugin calls run under (none when no plugin is loaded).
+    pub fn limits(&self) -> Option<&PluginsConfig> {
+        self.host.as_ref().map(PluginHost::limits)
+    }
+
+    /// Runs every enabled plugin that wants this file on it: findings are appended to
+    /// `findings`, failures to `faults`.
+    pub fn scan(
+        &self,
+        path: &Path,
+        data: &[u8],
+        findings: &mut Vec<Finding>,
+        faults: &mut Vec<PluginFault>,
+    ) {
+        let Some(host) = &self.host else { return };
+        for plugin in &self.plugins {
+            if plugin.disabled.load(Ordering::Relaxed) || !plugin.info.wants(path, data) {
+                continue;
+            }
+            let limit = match plugin.info.input {
+                InputSize::Prefix(bytes) => bytes as usize,
+                InputSize::WholeFile => host.limits().max_input_size as usize,
+            };
+            let given = &data[..data.len().min(limit)];
+            let input = bindings::ScanInput {
+                data: given.to_vec(),
+                file_size: data.len() as u64,
+                complete: given.len() == data.len(),
+            };
+            let result = host
+                .scan(&plugin.pre, &plugin.info.name, &input)
+                .and_then(|raw| output::check(raw, &plugin.info, data.len() as u64, host.limits()));
+            match result {
+                Ok(found) => findings.extend(found),
+                Err(reason) => faults.push(plugin.fault(reason, host.limits().max_faults)),
+            }
+        }
+    }
+}
+
+impl Plugin {
+    /// Counts a fault, disabling the plugin when it reaches `max_faults`.
+    fn fault(&self, reason: String, max_faults: u32) -> PluginFault {
+        let count = self.faults.fetch_add(1, Ordering::Relaxed) + 1;
+        let disabled_after = (count == max_faults).then(|| {
+            self.disabled.store(true, Ordering::Relaxed);
+            count
+        });
+        PluginFault {
+            plugin: self.info.name.clone(),
+            reason,
+            disabled_after,
+        }
+    }
+}
+
+/// Compiles, links and describes one plugin.
+fn load_one(host: &PluginHost, origin: &str, bytes: &[u8]) -> Result<Plugin, String> {
+    let digest = blake3::hash(bytes).to_hex().to_string();
+    let pre = host.prepare(bytes, &digest)?;
+    let descriptor = host
+        .describe(&pre, origin)
+        .map_err(|reason| format!("describe() {reason}"))?;
+    let info = output::descriptor(descriptor, origin, digest)?;
+    Ok(Plugin {
+        info,
+        pre,
+        faults: AtomicU32::new(0),
+        disabled: AtomicBool::new(false),
+    })
+}

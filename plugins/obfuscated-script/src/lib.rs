@@ -1,0 +1,257 @@
+//! Obfuscated scripts: the tricks droppers use to hide what they run from signatures.
+//!
+//! Three patterns, each reported once per file, only when the script also executes text as code
+//! (so data that merely looks encoded is not flagged):
+//! - `Obfuscated:Script/EncodedExec` (high): a long base64 or hex blob, or a run of `\xNN`
+//!   escapes, near an execution sink (`eval(atob(...))`, `iex ... FromBase64String`,
+//!   `-EncodedCommand`, `base64 -d | sh`, `exec(b64decode(...))`).
+//! - `Obfuscated:Script/CharCodes` (medium): code built from character codes
+//!   (`String.fromCharCode(118,97,...)`, `[char]105+[char]101...`, `Chr(67) & Chr(114)...`).
+//! - `Obfuscated:Script/StringSplitting` (medium): one line gluing together dozens of tiny string
+//!   pieces (`'Ne'+'w-O'+'bj'+...`), a classic way to hide keywords.
+
+use vigil_sdk::bytes::find;
+use vigil_sdk::{Descriptor, Finding, InputSize, Magic, Plugin, ScanInput, Severity};
+
+/// Bytes of a script the plugin reads (droppers are small; minified libraries can be large).
+const PREFIX: u32 = 1024 * 1024;
+/// Shortest base64 or hex blob considered an encoded payload.
+const MIN_BLOB: usize = 200;
+/// Fewest `\xNN` escapes in a row considered an encoded payload.
+const MIN_ESCAPES: usize = 64;
+/// How far from a blob a sink may be to count as executing it.
+const SINK_WINDOW: usize = 2048;
+/// Fewest character codes that make a string built from codes.
+const MIN_CHAR_CODES: usize = 24;
+/// Fewest tiny string pieces glued together on one line.
+const MIN_PIECES: usize = 30;
+
+/// Where text gets executed as code (lower case). Decoders alone (`atob`, `base64 -d`) are not
+/// sinks: decoding an embedded image is normal, running decoded text is not.
+const SINKS: &[&str] = &[
+    "eval(",
+    "eval (",
+    "eval \"",
+    "eval $(",
+    "new function(",
+    "execscript(",
+    "settimeout(\"",
+    "iex ",
+    "iex(",
+    "| iex",
+    "|iex",
+    "invoke-expression",
+    "[scriptblock]::create(",
+    "-encodedcommand",
+    " -enc ",
+    "powershell",
+    "pwsh",
+    "| sh",
+    "|sh",
+    "| bash",
+    "|bash",
+    "sh -c",
+    "bash -c",
+    "execute(",
+    "executeglobal(",
+    "exec(",
+    "system(",
+    "wscript.shell",
+    "shell.application",
+];
+
+struct ObfuscatedScript;
+
+impl Plugin for ObfuscatedScript {
+    fn describe() -> Descriptor {
+        let extensions = [
+            "js", "mjs", "cjs", "jse", "vbs", "vbe", "ps1", "psm1", "psd1", "sh", "bash", "zsh",
+            "ksh", "hta", "wsf", "bat", "cmd", "py", "pl", "php",
+        ];
+        Descriptor {
+            name: "obfuscated-script".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "Obfuscated scripts: encoded payloads fed to eval/exec, char-code strings, split strings".into(),
+            magic: vec![Magic { offset: 0, bytes: b"#!".to_vec() }],
+            extensions: extensions.iter().map(|e| e.to_string()).collect(),
+            input: InputSize::Prefix(PREFIX),
+        }
+    }
+
+    fn scan(input: ScanInput) -> Vec<Finding> {
+        let text = input.data.to_ascii_lowercase();
+        let sinks = sink_offsets(&text);
+        if sinks.is_empty() {
+            return Vec::new();
+        }
+        let near_sink = |at: usize, len: usize| {
+            sinks
+                .iter()
+                .any(|&s| s + SINK_WINDOW >= at && s <= at + len + SINK_WINDOW)
+        };
+        let mut findings = Vec::new();
+        if let Some((at, len, kind)) = blobs(&text).find(|&(at, len, _)| near_sink(at, len)) {
+            findings.push(
+                Finding::new(
+                    "Obfuscated:Script/EncodedExec",
+                    Severity::High,
+                    format!("a {len}-byte {kind} payload is decoded or executed by the script"),
+                )
+                .at(at),
+            );
+        }
+        if let Some(at) = char_codes(&text) {
+            findings.push(
+                Finding::new(
+                    "Obfuscated:Script/CharCodes",
+                    Severity::Medium,
+                    "code is assembled from character codes",
+                )
+                .at(at),
+            );
+        }
+        if let Some((at, pieces)) = split_strings(&text) {
+            findings.push(
+                Finding::new(
+                    "Obfuscated:Script/StringSplitting",
+                    Severity::Medium,
+                    format!("one line joins {pieces} tiny string pieces"),
+                )
+                .at(at),
+            );
+        }
+        findings
+    }
+}
+
+/// Offsets of every sink in the (lower-cased) text.
+fn sink_offsets(text: &[u8]) -> Vec<usize> {
+    let mut offsets: Vec<usize> = SINKS
+        .iter()
+        .flat_map(|sink| vigil_sdk::bytes::find_all(text, sink.as_bytes()))
+        .collect();
+    offsets.sort_unstable();
+    offsets
+}
+
+/// Long encoded runs: (offset, length, kind) of base64/hex blobs and `\xNN` escape runs.
+fn blobs(text: &[u8]) -> impl Iterator<Item = (usize, usize, &'static str)> + '_ {
+    let base64 = runs(text, |b| {
+        b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'='
+    })
+    .filter(|&(_, len)| len >= MIN_BLOB)
+    .map(|(at, len)| {
+        let hex = text[at..at + len].iter().all(u8::is_ascii_hexdigit);
+        (at, len, if hex { "hex" } else { "base64" })
+    });
+    let escapes = escape_runs(text)
+        .filter(|&(_, count)| count >= MIN_ESCAPES)
+        .map(|(at, count)| (at, count * 4, "\\x-escaped"));
+    base64.chain(escapes)
+}
+
+/// Maximal runs of bytes for which `member` holds: (offset, length).
+fn runs<'a>(
+    text: &'a [u8],
+    member: impl Fn(u8) -> bool + 'a,
+) -> impl Iterator<Item = (usize, usize)> + 'a {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let start = at + text.get(at..)?.iter().position(|&b| member(b))?;
+        let len = text[start..].iter().take_while(|&&b| member(b)).count();
+        at = start + len;
+        Some((start, len))
+    })
+}
+
+/// Runs of `\xNN` escapes: (offset, number of escapes).
+fn escape_runs(text: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let is_escape = |at: usize| {
+        text.get(at..at + 4).is_some_and(|e| {
+            e[0] == b'\\' && e[1] == b'x' && e[2].is_ascii_hexdigit() && e[3].is_ascii_hexdigit()
+        })
+    };
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let start = vigil_sdk::bytes::find_from(text, b"\\x", at)?;
+        let mut end = start;
+        while is_escape(end) {
+            end += 4;
+        }
+        at = if end == start { start + 2 } else { end };
+        Some((start, (end - start) / 4))
+    })
+}
+
+/// Where code is built from at least [`MIN_CHAR_CODES`] character codes.
+fn char_codes(text: &[u8]) -> Option<usize> {
+    // String.fromCharCode(118, 97, 114, ...)
+    for at in vigil_sdk::bytes::find_all(text, b"fromcharcode(") {
+        let args = &text[at + 13..];
+        let end = args.iter().position(|&b| b == b')').unwrap_or(args.len());
+        let numbers = args[..end]
+            .split(|&b| b == b',')
+            .filter(|n| {
+                let n = n.trim_ascii();
+                !n.is_empty() && n.iter().all(u8::is_ascii_digit)
+            })
+            .count();
+        if numbers >= MIN_CHAR_CODES {
+            return Some(at);
+        }
+    }
+    // [char]105+[char]101... (PowerShell) and Chr(67) & Chr(114)... (VBScript), on one line.
+    for marker in [&b"[char]"[..], b"chr(", b"chrw("] {
+        let mut line_start = 0;
+        for line in text.split(|&b| b == b'\n') {
+            if vigil_sdk::bytes::find_all(line, marker).count() >= MIN_CHAR_CODES {
+                return Some(line_start + find(line, marker).unwrap_or(0));
+            }
+            line_start += line.len() + 1;
+        }
+    }
+    None
+}
+
+/// A line joining at least [`MIN_PIECES`] string pieces of at most four characters:
+/// (offset of the line, pieces).
+fn split_strings(text: &[u8]) -> Option<(usize, usize)> {
+    let mut line_start = 0;
+    for line in text.split(|&b| b == b'\n') {
+        let pieces = tiny_pieces(line);
+        if pieces >= MIN_PIECES {
+            return Some((line_start, pieces));
+        }
+        line_start += line.len() + 1;
+    }
+    None
+}
+
+/// Counts quoted pieces of 1 to 4 characters directly joined by `+`, `&` or `.` (with optional
+/// spaces) to the next quoted piece, as in `'Ne'+'w-'`.
+fn tiny_pieces(line: &[u8]) -> usize {
+    let mut count = 0;
+    let mut at = 0;
+    while at < line.len() {
+        let quote = line[at];
+        if quote != b'\'' && quote != b'"' {
+            at += 1;
+            continue;
+        }
+        let Some(len) = line[at + 1..].iter().position(|&b| b == quote) else {
+            break;
+        };
+        let after = at + 1 + len + 1;
+        let rest = &line[after..];
+        let joined = rest.trim_ascii_start();
+        let glued = matches!(joined.first(), Some(b'+' | b'&' | b'.'))
+            && matches!(joined[1..].trim_ascii_start().first(), Some(b'\'' | b'"'));
+        if (1..=4).contains(&len) && glued {
+            count += 1;
+        }
+        at = after;
+    }
+    count
+}
+
+vigil_sdk::export_plugin!(ObfuscatedScript);

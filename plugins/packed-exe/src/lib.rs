@@ -1,0 +1,80 @@
+//! Packed or encrypted executables: code that looks random.
+//!
+//! Machine code has an entropy of about 5 to 6.5 bits per byte. A packer (UPX and its many
+//! modified forks, custom crypters) compresses or encrypts the real code and leaves a small stub
+//! that unpacks it at run time, so the executable region holding it is close to 8 bits per byte.
+//! The plugin parses the section table of ELF and PE files (ELF segments when sections are
+//! stripped) and flags an executable region of at least 4 KiB above 7.2 bits per byte. Packed
+//! files are not all malicious, hence a medium severity, but they hide their code from every
+//! signature.
+
+use vigil_sdk::exe::{Region, elf_regions, pe_regions};
+use vigil_sdk::sniff::{FileType, sniff};
+use vigil_sdk::{Descriptor, Finding, InputSize, Magic, Plugin, ScanInput, Severity};
+
+/// Executable regions smaller than this are too small for entropy to mean much.
+const MIN_REGION: usize = 4096;
+/// Bits per byte above which code is taken for compressed or encrypted data.
+const PACKED_ENTROPY: f64 = 7.2;
+
+struct PackedExe;
+
+impl Plugin for PackedExe {
+    fn describe() -> Descriptor {
+        Descriptor {
+            name: "packed-exe".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "Packed or encrypted ELF and PE executables (high-entropy code)".into(),
+            magic: vec![
+                Magic {
+                    offset: 0,
+                    bytes: b"\x7fELF".to_vec(),
+                },
+                Magic {
+                    offset: 0,
+                    bytes: b"MZ".to_vec(),
+                },
+            ],
+            extensions: Vec::new(),
+            input: InputSize::WholeFile,
+        }
+    }
+
+    fn scan(input: ScanInput) -> Vec<Finding> {
+        let data = &input.data;
+        let (regions, platform) = match sniff(data) {
+            FileType::Elf => (elf_regions(data), "Linux"),
+            FileType::Pe => (pe_regions(data), "Win32"),
+            _ => return Vec::new(),
+        };
+        let Ok(regions) = regions else {
+            return Vec::new();
+        };
+        packed_region(data, &regions)
+            .map(|(region, entropy)| {
+                let name = if region.name.is_empty() { "a segment" } else { &region.name };
+                Finding::new(
+                    &format!("Packed:{platform}/HighEntropyCode"),
+                    Severity::Medium,
+                    format!(
+                        "executable {name} of {} bytes has entropy {entropy:.2} bits/byte: compressed or encrypted code",
+                        region.size
+                    ),
+                )
+                .at(region.offset)
+            })
+            .into_iter()
+            .collect()
+    }
+}
+
+/// The first executable region large enough and random enough to be packed code.
+fn packed_region<'r>(data: &[u8], regions: &'r [Region]) -> Option<(&'r Region, f64)> {
+    regions
+        .iter()
+        .filter(|region| region.executable && region.size >= MIN_REGION)
+        .map(|region| (region, vigil_sdk::entropy::shannon(region.bytes(data))))
+        .find(|(_, entropy)| *entropy > PACKED_ENTROPY)
+}
+
+vigil_sdk::export_plugin!(PackedExe);

@@ -1,0 +1,147 @@
+//! Builds a Vigil plugin crate to WebAssembly: `cargo build --release --target
+//! wasm32-unknown-unknown` run as a separate cargo process, with a target folder of its own.
+//!
+//! The target is `wasm32-unknown-unknown`, not a WASI one, so the plugin imports nothing but what
+//! the WIT world declares (Vigil refuses anything else). The result is a core module carrying
+//! wit-bindgen's component type section; Vigil turns it into a component when it loads it.
+//! Used by the engine's build script (first-party plugins), the SDK's test harness and tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The target plugins are built for.
+pub const TARGET: &str = "wasm32-unknown-unknown";
+
+/// Environment a parent cargo (build script, test, clippy) sets that must not leak into the
+/// plugin build: flags and wrappers meant for the host, and the parent's target folder.
+const PARENT_ENV: &[&str] = &[
+    "CARGO_ENCODED_RUSTFLAGS",
+    "RUSTFLAGS",
+    "RUSTC_WRAPPER",
+    "RUSTC_WORKSPACE_WRAPPER",
+    "CARGO_TARGET_DIR",
+    "CARGO_BUILD_TARGET",
+    "CARGO_BUILD_RUSTFLAGS",
+    "CARGO_LLVM_COV",
+];
+
+/// Builds the plugin crate in `crate_dir` in release mode into `target_dir` and returns the
+/// path of its `.wasm` file. Installs the wasm target with rustup first if it is missing.
+pub fn build(crate_dir: &Path, target_dir: &Path) -> Result<PathBuf, String> {
+    let manifest = crate_dir.join("Cargo.toml");
+    let lib_name = lib_name(&manifest)?;
+    ensure_target()?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .args(["build", "--release", "--quiet", "--target", TARGET])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(target_dir)
+        // Debug info is not needed in a plugin; wit-bindgen's custom section must stay.
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+        .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo");
+    for name in PARENT_ENV {
+        command.env_remove(name);
+    }
+    let output = command
+        .output()
+        .map_err(|err| format!("cannot run cargo: {err}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "building {} for {TARGET} failed:\n{}",
+            crate_dir.display(),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(target_dir
+        .join(TARGET)
+        .join("release")
+        .join(format!("{lib_name}.wasm")))
+}
+
+/// The crate's library name: `[lib] name`, else the package name with `-` as `_`.
+fn lib_name(manifest: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(manifest)
+        .map_err(|err| format!("cannot read {}: {err}", manifest.display()))?;
+    let mut section = "";
+    let (mut package, mut lib) = (None, None);
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            section = line;
+            continue;
+        }
+        let Some(value) = line
+            .strip_prefix("name")
+            .map(str::trim_start)
+            .and_then(|rest| rest.strip_prefix('='))
+            .map(|value| value.trim().trim_matches('"').to_string())
+        else {
+            continue;
+        };
+        match section {
+            "[package]" => package = Some(value),
+            "[lib]" => lib = Some(value),
+            _ => {}
+        }
+    }
+    lib.or(package)
+        .map(|name| name.replace('-', "_"))
+        .ok_or_else(|| format!("{} has no package name", manifest.display()))
+}
+
+/// Where plugins are built when the caller has no better place: `target/vigil-plugins` beside
+/// the nearest `Cargo.lock` above `crate_dir` (the workspace root), else in `crate_dir`.
+pub fn default_target_dir(crate_dir: &Path) -> PathBuf {
+    let root = crate_dir
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").is_file())
+        .unwrap_or(crate_dir);
+    root.join("target").join("vigil-plugins")
+}
+
+/// Makes sure the standard library for [`TARGET`] is installed, adding it with rustup if not.
+fn ensure_target() -> Result<(), String> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let sysroot = Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .map_err(|err| format!("cannot run rustc: {err}"))?;
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
+    if sysroot.join("lib/rustlib").join(TARGET).is_dir() {
+        return Ok(());
+    }
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status()
+        .map_err(|err| format!("the {TARGET} target is missing and rustup cannot run: {err}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the {TARGET} target is missing and `rustup target add {TARGET}` failed"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lib_name;
+
+    #[test]
+    fn lib_name_prefers_the_lib_section() {
+        let dir = std::env::temp_dir().join(format!("vigil-plugin-build-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let manifest = dir.join("Cargo.toml");
+        std::fs::write(&manifest, "[package]\nname = \"my-plugin\"\n").unwrap();
+        assert_eq!(lib_name(&manifest).unwrap(), "my_plugin");
+        std::fs::write(
+            &manifest,
+            "[package]\nname = \"my-plugin\"\n[lib]\nname = \"other\"\ncrate-type = [\"cdylib\"]\n",
+        )
+        .unwrap();
+        assert_eq!(lib_name(&manifest).unwrap(), "other");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,77 @@
+//! The Vigil plugin SDK: everything a detection plugin needs, in one dependency.
+//!
+//! A plugin is a type implementing [`Plugin`] (`describe` says which files it wants, `scan`
+//! looks at one file's bytes and returns [`Finding`]s), exported with [`export_plugin!`] and
+//! built with `cargo build --release --target wasm32-unknown-unknown`. Vigil runs it in a
+//! sandbox with no capabilities: no files, network, clock, environment or randomness, only
+//! [`log`]. See `sdk/README.md` for a first plugin in ten minutes.
+//!
+//! Helpers for the usual work of a detector: [`entropy`], [`bytes`] (search), [`sniff`] (file
+//! types), [`exe`] (ELF and PE section tables), [`samples`] (minimal ELF and PE files and
+//! random bytes for tests). With the `harness` feature (in
+//! `[dev-dependencies]`), [`harness`] runs a built plugin through Vigil's real host in tests.
+
+pub mod bytes;
+pub mod entropy;
+pub mod exe;
+#[cfg(all(feature = "harness", not(target_arch = "wasm32")))]
+pub mod harness;
+pub mod samples;
+pub mod sniff;
+
+/// Bindings generated from `sdk/wit/plugin.wit` (the contract with the host).
+#[allow(missing_docs, clippy::all)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "plugin",
+        pub_export_macro: true,
+        default_bindings_module: "vigil_sdk::bindings",
+    });
+}
+
+pub use bindings::exports::vigil::plugin::detector::{
+    Descriptor, Finding, Guest as Plugin, InputSize, Magic, ScanInput, Severity,
+};
+pub use bindings::vigil::plugin::host::Level;
+
+/// Exports a type implementing [`Plugin`] as the plugin of this crate (one per crate).
+///
+/// ```ignore
+/// struct MyPlugin;
+/// impl vigil_sdk::Plugin for MyPlugin { /* describe, scan */ }
+/// vigil_sdk::export_plugin!(MyPlugin);
+/// ```
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ident) => {
+        $crate::bindings::export!($plugin with_types_in $crate::bindings);
+    };
+}
+
+/// Writes a line to the scan's diagnostic output (the host bounds the number and length of
+/// lines). Outside WebAssembly (unit tests of plugin code) it prints to stderr.
+pub fn log(level: Level, message: &str) {
+    #[cfg(target_arch = "wasm32")]
+    bindings::vigil::plugin::host::log(level, message);
+    #[cfg(not(target_arch = "wasm32"))]
+    eprintln!("{level:?}: {message}");
+}
+
+impl Finding {
+    /// A finding with no offset.
+    pub fn new(threat: &str, severity: Severity, description: impl Into<String>) -> Self {
+        Self {
+            threat: threat.to_string(),
+            severity,
+            description: description.into(),
+            offset: None,
+        }
+    }
+
+    /// The same finding, pointing at `offset` in the file.
+    pub fn at(mut self, offset: usize) -> Self {
+        self.offset = Some(offset as u64);
+        self
+    }
+}
