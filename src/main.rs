@@ -54,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::quarantine::QuarantineCommand,
     },
+    /// WebAssembly detection plugins: list, info.
+    Plugin {
+        #[command(subcommand)]
+        command: cli::plugin::PluginCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -69,6 +74,7 @@ fn main() -> ExitCode {
         Command::Threat { command } => cli::threat::run(&context, command),
         Command::Quarantine { command } => cli::quarantine::run(&context, command),
         Command::Definitions { command } => cli::definitions::run(&context, command),
+        Command::Plugin { command } => cli::plugin::run(&context, command),
     };
     match outcome {
         Ok(code) => code,

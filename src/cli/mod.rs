@@ -5,6 +5,7 @@ pub mod config;
 pub mod definitions;
 pub mod exclusion;
 pub mod output;
+pub mod plugin;
 pub mod quarantine;
 pub mod scan;
 pub mod threat;

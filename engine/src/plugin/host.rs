@@ -91,17 +91,19 @@ impl PluginHost {
     }
 
     /// Compiles a plugin (or takes it from the cache), refuses imports outside the WIT world,
-    /// and links it. `digest` is the BLAKE3 of `bytes`.
+    /// and links it. `digest` is the BLAKE3 of `bytes`. Also says whether the compiled code came
+    /// from the cache.
     pub fn prepare(
         &self,
         bytes: &[u8],
         digest: &str,
-    ) -> Result<bindings::PluginPre<CallState>, String> {
-        let component = match self
+    ) -> Result<(bindings::PluginPre<CallState>, bool), String> {
+        let cached = self
             .cache
             .as_ref()
-            .and_then(|c| c.get(&self.engine, digest))
-        {
+            .and_then(|c| c.get(&self.engine, digest));
+        let from_cache = cached.is_some();
+        let component = match cached {
             Some(component) => component,
             None => {
                 let component = Component::new(&self.engine, as_component(bytes)?)
@@ -126,12 +128,13 @@ impl PluginHost {
             .linker
             .instantiate_pre(&component)
             .map_err(|err| format!("cannot be linked: {}", root_cause(&err)))?;
-        bindings::PluginPre::new(pre).map_err(|err| {
+        let pre = bindings::PluginPre::new(pre).map_err(|err| {
             format!(
                 "does not export the vigil:plugin/detector@0.1.0 interface: {}",
                 root_cause(&err)
             )
-        })
+        })?;
+        Ok((pre, from_cache))
     }
 
     /// Calls `describe` in a fresh instance.

@@ -62,6 +62,8 @@ pub struct PluginInfo {
     pub origin: String,
     /// BLAKE3 digest of its WebAssembly.
     pub digest: String,
+    /// Whether its compiled code was loaded from the on-disk cache (else compiled now).
+    pub from_cache: bool,
 }
 
 impl PluginInfo {
@@ -226,11 +228,12 @@ impl Plugin {
 /// Compiles, links and describes one plugin.
 fn load_one(host: &PluginHost, origin: &str, bytes: &[u8]) -> Result<Plugin, String> {
     let digest = blake3::hash(bytes).to_hex().to_string();
-    let pre = host.prepare(bytes, &digest)?;
+    let (pre, from_cache) = host.prepare(bytes, &digest)?;
     let descriptor = host
         .describe(&pre, origin)
         .map_err(|reason| format!("describe() {reason}"))?;
-    let info = output::descriptor(descriptor, origin, digest)?;
+    let mut info = output::descriptor(descriptor, origin, digest)?;
+    info.from_cache = from_cache;
     Ok(Plugin {
         info,
         pre,

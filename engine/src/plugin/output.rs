@@ -85,6 +85,7 @@ pub fn descriptor(raw: Descriptor, origin: &str, digest: String) -> Result<Plugi
         input,
         origin: origin.to_string(),
         digest,
+        from_cache: false,
     })
 }
 

@@ -1,0 +1,150 @@
+//! `vigil plugin list|info`: what plugins a scan would run, what files they want, and the
+//! limits they run under.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Result;
+use clap::Subcommand;
+use serde_json::json;
+use vigil_engine::config::PluginsConfig;
+use vigil_engine::definitions::DefinitionsStore;
+use vigil_engine::plugin::{InputSize, PluginInfo};
+
+use super::output::Format;
+use super::scan::load_plugins;
+use super::{Context, print_line};
+
+/// `vigil plugin ...`
+#[derive(Subcommand)]
+pub enum PluginCommand {
+    /// The plugins a scan runs: the active definitions' and any given with --plugin.
+    List {
+        /// Also list this plugin file (repeatable), as `vigil scan --plugin` would load it.
+        #[arg(long = "plugin", value_name = "PATH")]
+        plugins: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Loads one plugin file in the sandbox and describes it (exit 2 if it does not load).
+    Info {
+        /// The plugin: a WebAssembly component, or a core module built with vigil-sdk.
+        path: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+/// Runs a `vigil plugin` command.
+pub fn run(context: &Context, command: PluginCommand) -> Result<ExitCode> {
+    let (config, _) = context.load_config()?;
+    let state = Arc::new(context.open_state()?);
+    let limits = PluginsConfig {
+        enabled: true,
+        ..config.plugins.clone()
+    };
+    let (set, format) = match command {
+        PluginCommand::List { plugins, format } => {
+            let definitions = DefinitionsStore::open(state.clone())?.active()?;
+            let set = load_plugins(&limits, &definitions.plugins, &plugins, 1, &state)?;
+            if !config.plugins.enabled {
+                eprintln!("vigil: note: plugins.enabled is false: scans run none of these");
+            }
+            (set, format)
+        }
+        PluginCommand::Info { path, format } => {
+            (load_plugins(&limits, &[], &[path], 1, &state)?, format)
+        }
+    };
+    for plugin in set.plugins() {
+        let info = &plugin.info;
+        match format {
+            Format::Jsonl => print_line(&to_json(info).to_string()),
+            Format::Text => print_text(info),
+        }
+    }
+    match format {
+        Format::Jsonl => print_line(&json!({"type": "limits", "limits": limits}).to_string()),
+        Format::Text => print_limits(&limits),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn to_json(info: &PluginInfo) -> serde_json::Value {
+    json!({
+        "type": "plugin",
+        "name": info.name,
+        "version": info.version,
+        "description": info.description,
+        "origin": info.origin,
+        "blake3": info.digest,
+        "magic": info.magic.iter().map(|m| json!({"offset": m.offset, "hex": hex(&m.bytes)})).collect::<Vec<_>>(),
+        "extensions": info.extensions,
+        "input": match info.input {
+            InputSize::Prefix(bytes) => json!({"prefix": bytes}),
+            InputSize::WholeFile => json!("whole_file"),
+        },
+        "compiled": if info.from_cache { "cache" } else { "now" },
+    })
+}
+
+fn print_text(info: &PluginInfo) {
+    print_line(&format!("{} {}", info.name, info.version));
+    print_line(&format!("  {}", info.description));
+    print_line(&format!("  from:     {}", info.origin));
+    print_line(&format!("  blake3:   {}", info.digest));
+    let mut wants: Vec<String> = info
+        .magic
+        .iter()
+        .map(|m| format!("magic {} at {}", hex(&m.bytes), m.offset))
+        .collect();
+    wants.extend(info.extensions.iter().map(|ext| format!(".{ext}")));
+    if wants.is_empty() {
+        wants.push("every file".into());
+    }
+    print_line(&format!("  wants:    {}", wants.join(", ")));
+    print_line(&format!(
+        "  input:    {}",
+        match info.input {
+            InputSize::Prefix(bytes) => format!("the first {bytes} bytes"),
+            InputSize::WholeFile => "the whole file (up to plugins.max_input_size)".into(),
+        }
+    ));
+    print_line(&format!(
+        "  compiled: {}",
+        if info.from_cache {
+            "loaded from the cache"
+        } else {
+            "now (cached for the next run)"
+        }
+    ));
+}
+
+fn print_limits(limits: &PluginsConfig) {
+    print_line("limits (per call, [plugins] in the configuration):");
+    print_line(&format!("  timeout_ms         {}", limits.timeout_ms));
+    print_line(&format!("  memory_limit       {}", limits.memory_limit));
+    print_line(&format!(
+        "  max_table_elements {}",
+        limits.max_table_elements
+    ));
+    print_line(&format!("  max_stack          {}", limits.max_stack));
+    print_line(&format!("  max_findings       {}", limits.max_findings));
+    print_line(&format!("  max_output_size    {}", limits.max_output_size));
+    print_line(&format!("  max_input_size     {}", limits.max_input_size));
+    print_line(&format!(
+        "  max_faults         {} (per scan)",
+        limits.max_faults
+    ));
+    print_line(&format!(
+        "  max_log_lines      {} of up to {} bytes",
+        limits.max_log_lines, limits.max_log_line
+    ));
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
