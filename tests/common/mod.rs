@@ -65,6 +65,13 @@ impl Sandbox {
         path
     }
 
+    /// Writes a file in the sandbox but outside the corpus (rules, plugins, keys).
+    pub fn write_outside(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.root().join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
     /// Replaces the configuration file.
     pub fn configure(&self, toml: &str) {
         std::fs::write(self.config_path(), toml).unwrap();

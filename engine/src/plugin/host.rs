@@ -220,10 +220,18 @@ fn as_component(bytes: &[u8]) -> Result<Cow<'_, [u8]>, String> {
     if bytes.starts_with(COMPONENT_HEADER) {
         Ok(Cow::Borrowed(bytes))
     } else if bytes.starts_with(MODULE_HEADER) {
-        let encoded = wit_component::ComponentEncoder::default()
-            .validate(true)
-            .module(bytes)
-            .and_then(|mut encoder| encoder.encode())
+        // Validate first: the encoder trusts its input (a truncated module made it panic).
+        wasmparser::Validator::new()
+            .validate_all(bytes)
+            .map_err(|err| format!("is not a valid WebAssembly module: {err}"))?;
+        let encode = || {
+            wit_component::ComponentEncoder::default()
+                .validate(true)
+                .module(bytes)
+                .and_then(|mut encoder| encoder.encode())
+        };
+        let encoded = std::panic::catch_unwind(encode)
+            .map_err(|_| "cannot be made into a component: the encoder failed on it".to_string())?
             .map_err(|err| format!("cannot be made into a component: {err:#}"))?;
         Ok(Cow::Owned(encoded))
     } else if bytes.len() < MODULE_HEADER.len()

@@ -1,0 +1,433 @@
+//! WebAssembly plugins end to end through `vigil scan`: the first-party plugins in the default
+//! definitions, and a hostile plugin (built here from `tests/hostile-plugin`) whose every kind
+//! of misbehaviour must end as a `plugin_fault` within its limit while the scan's other results
+//! stand. Plugins that must not load (forbidden imports, not wasm, truncated) exit 2.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use common::{Sandbox, eicar, stderr, text};
+use vigil_sdk::samples::{code_like_bytes, elf64, random_bytes};
+
+/// The hostile plugin, built once per test run.
+fn hostile_plugin() -> &'static Path {
+    static WASM: OnceLock<PathBuf> = OnceLock::new();
+    WASM.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile-plugin");
+        vigil_plugin_build::build(&dir, &vigil_plugin_build::default_target_dir(&dir))
+            .expect("the hostile plugin builds")
+    })
+}
+
+/// A YARA rule matching the marker every hostile sample carries, so each file also has a
+/// detection that must survive the plugin's misbehaviour.
+const MARKER_RULE: &str = r#"
+rule Hostile_Marker {
+    meta:
+        description = "marker of the hostile samples"
+        threat_name = "Test:Multi/Marker"
+        severity = "low"
+    strings:
+        $marker = "HOSTILE-SAMPLE-MARKER"
+    condition:
+        $marker
+}
+"#;
+
+/// `(path, plugin)` of every fault, sorted.
+fn faults(scan: &common::Scan) -> Vec<(String, String)> {
+    let mut faults: Vec<_> = scan
+        .of_type("plugin_fault")
+        .iter()
+        .map(|r| {
+            (
+                r["path"].as_str().unwrap().to_string(),
+                r["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    faults.sort();
+    faults
+}
+
+#[test]
+fn default_plugins_run_in_the_default_scan_and_can_be_turned_off() {
+    let sandbox = Sandbox::new();
+    let packed = sandbox.write(
+        "bin/packed",
+        elf64(&[
+            (".text", &code_like_bytes(2048, 1), true),
+            ("UPX1", &random_bytes(64 * 1024, 2), true),
+        ]),
+    );
+    sandbox.write(
+        "bin/normal",
+        elf64(&[(".text", &code_like_bytes(64 * 1024, 3), true)]),
+    );
+    let blob: String = random_bytes(600, 4)
+        .iter()
+        .map(|b| (b'A' + b % 26) as char)
+        .collect();
+    let script = sandbox.write(
+        "web/dropper.js",
+        format!("var p = \"{blob}\";\neval(atob(p));\n"),
+    );
+    sandbox.write("web/app.js", "function add(a, b) { return a + b; }\n");
+    let virus = sandbox.write("eicar.com", eicar());
+
+    let scan = sandbox.scan(&["custom", text(&sandbox.corpus(""))]);
+    assert_eq!(scan.code, 1, "{}", scan.stderr);
+    let mut found: Vec<(String, String, String)> = scan
+        .of_type("detection")
+        .iter()
+        .map(|r| {
+            (
+                r["path"].as_str().unwrap().to_string(),
+                r["detector"].as_str().unwrap().to_string(),
+                r["threat"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    found.sort();
+    let expected = vec![
+        (
+            text(&packed).to_string(),
+            "plugin".to_string(),
+            "Packed:Linux/HighEntropyCode".to_string(),
+        ),
+        (
+            text(&virus).to_string(),
+            "yara".to_string(),
+            "Virus:DOS/EICAR_Test_File".to_string(),
+        ),
+        (
+            text(&script).to_string(),
+            "plugin".to_string(),
+            "Obfuscated:Script/EncodedExec".to_string(),
+        ),
+    ];
+    let mut expected = expected;
+    expected.sort();
+    assert_eq!(found, expected);
+    let plugin_detection = scan
+        .of_type("detection")
+        .into_iter()
+        .find(|r| r["detector"] == "plugin" && r["rule"] == "packed-exe")
+        .unwrap()
+        .clone();
+    assert_eq!(plugin_detection["offset"], 64 + 2048);
+    assert_eq!(scan.summary()["plugin_faults"], 0);
+
+    let without = sandbox.scan(&["custom", text(&sandbox.corpus("")), "--no-plugins"]);
+    assert_eq!(without.detections().len(), 1, "only the YARA detection");
+    sandbox.configure("[plugins]\nenabled = false\n");
+    let disabled = sandbox.scan(&["custom", text(&sandbox.corpus(""))]);
+    assert_eq!(disabled.detections().len(), 1, "plugins.enabled = false");
+}
+
+#[test]
+fn every_misbehaviour_is_a_fault_within_its_limit_and_other_results_stand() {
+    let sandbox = Sandbox::new();
+    sandbox.configure("[plugins]\ntimeout_ms = 300\nmax_faults = 1000\n");
+    let rules = sandbox.write_outside("marker.yar", MARKER_RULE);
+    let words = [
+        "loop", "alloc", "recurse", "trap", "findings", "huge", "badname", "badutf8", "log",
+        "leak", "leak2", "clean", "detect",
+    ];
+    for (index, word) in words.iter().enumerate() {
+        let word = word.trim_end_matches('2');
+        sandbox.write(
+            &format!("{word}-{index}.hostile"),
+            format!("{word} HOSTILE-SAMPLE-MARKER\n"),
+        );
+    }
+    sandbox.write("eicar.com", eicar());
+    let scan = sandbox.scan(&[
+        "custom",
+        text(&sandbox.corpus("")),
+        "--plugin",
+        text(hostile_plugin()),
+        "--rules",
+        text(&rules),
+        "--threads",
+        "1",
+    ]);
+    assert_eq!(scan.code, 1, "{}", scan.stderr);
+
+    let reason = |word: &str| -> String {
+        let matching: Vec<_> = faults(&scan)
+            .into_iter()
+            .filter(|(path, _)| {
+                Path::new(path)
+                    .file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .starts_with(&format!("{word}-"))
+            })
+            .map(|(_, reason)| reason)
+            .collect();
+        assert_eq!(
+            matching.len(),
+            1,
+            "one fault for {word}: {matching:?}\n{}",
+            scan.stderr
+        );
+        matching[0].clone()
+    };
+    let expectations = [
+        (
+            "loop",
+            "exceeded the time limit (300 ms, plugins.timeout_ms)",
+        ),
+        ("alloc", "exceeded the memory limit"),
+        ("recurse", "overflowed its stack"),
+        ("trap", "trapped: unreachable"),
+        (
+            "findings",
+            "returned 100000 findings, more than plugins.max_findings (100)",
+        ),
+        ("huge", "more than plugins.max_output_size"),
+        ("badname", "malformed threat name"),
+        ("badutf8", "failed:"),
+    ];
+    for (word, expected) in expectations {
+        let got = reason(word);
+        assert!(got.contains(expected), "{word}: {got}");
+    }
+    assert_eq!(
+        faults(&scan).len(),
+        expectations.len(),
+        "{:?}",
+        faults(&scan)
+    );
+    assert_eq!(scan.summary()["plugin_faults"], expectations.len() as u64);
+
+    // Every hostile sample still has its YARA detection; only `detect` has the plugin's.
+    let detections = scan.detections();
+    let marker = detections
+        .iter()
+        .filter(|(_, rule)| rule.ends_with("Hostile_Marker"))
+        .count();
+    assert_eq!(marker, words.len(), "{detections:?}");
+    let from_plugin: Vec<_> = detections
+        .iter()
+        .filter(|(_, rule)| rule == "hostile")
+        .collect();
+    assert_eq!(
+        from_plugin.len(),
+        1,
+        "no state leaks between calls: {from_plugin:?}"
+    );
+    assert!(from_plugin[0].0.contains("detect-"));
+    assert!(
+        detections
+            .iter()
+            .any(|(_, rule)| rule.ends_with("EICAR_Test_File"))
+    );
+
+    // The log is bounded and cannot drive the terminal.
+    let log_lines: Vec<&str> = scan
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("vigil: plugin hostile:"))
+        .collect();
+    assert_eq!(
+        log_lines.len(),
+        10,
+        "plugins.max_log_lines: {}",
+        scan.stderr
+    );
+    assert!(!scan.stderr.contains('\x1b'), "escapes are escaped");
+    assert!(log_lines[0].contains("\\u{1b}[2J"), "{}", log_lines[0]);
+}
+
+#[test]
+fn a_plugin_that_keeps_faulting_is_disabled_once_and_the_scan_goes_on() {
+    let sandbox = Sandbox::new();
+    for n in 0..10 {
+        sandbox.write(&format!("t{n}.hostile"), "trap");
+    }
+    sandbox.write("z.hostile", "detect");
+    sandbox.write("eicar.com", eicar());
+    let scan = sandbox.scan(&[
+        "custom",
+        text(&sandbox.corpus("")),
+        "--plugin",
+        text(hostile_plugin()),
+        "--threads",
+        "1",
+    ]);
+    assert_eq!(scan.code, 1, "{}", scan.stderr);
+    assert_eq!(
+        scan.of_type("plugin_fault").len(),
+        3,
+        "plugins.max_faults = 3"
+    );
+    let disabled = scan.of_type("plugin_disabled");
+    assert_eq!(disabled.len(), 1, "said once");
+    assert_eq!(disabled[0]["plugin"], "hostile");
+    assert!(
+        disabled[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("after 3 faults")
+    );
+    assert_eq!(scan.summary()["files_scanned"], 12, "the scan went on");
+    assert_eq!(scan.detections().len(), 1, "EICAR still found");
+}
+
+#[test]
+fn plugins_that_must_not_load_are_refused_naming_the_problem() {
+    let sandbox = Sandbox::new();
+    sandbox.write("clean.txt", "nothing");
+    let wasm = std::fs::read(hostile_plugin()).unwrap();
+    let wasi_component = wat::parse_str(
+        r#"(component
+            (import "wasi:cli/environment@0.2.0" (instance
+                (export "get-environment" (func (result (list (tuple string string)))))))
+        )"#,
+    )
+    .unwrap();
+    let wasi_module = wat::parse_str(
+        r#"(module
+            (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+            (memory (export "memory") 1))"#,
+    )
+    .unwrap();
+    let cases: [(&str, Vec<u8>, &str); 5] = [
+        (
+            "wasi-component.wasm",
+            wasi_component,
+            "imports `wasi:cli/environment@0.2.0`, which plugins may not use",
+        ),
+        ("wasi-module.wasm", wasi_module, "wasi_snapshot_preview1"),
+        (
+            "not-wasm.wasm",
+            b"#!/bin/sh\necho hello\n".to_vec(),
+            "is not a WebAssembly module or component",
+        ),
+        (
+            "truncated.wasm",
+            wasm[..wasm.len() / 2].to_vec(),
+            "is not a valid WebAssembly module: unexpected end-of-file",
+        ),
+        ("header-only.wasm", wasm[..4].to_vec(), "is truncated"),
+    ];
+    for (name, bytes, expected) in cases {
+        let plugin = sandbox.write_outside(name, bytes);
+        let output = sandbox.run(&[
+            "scan",
+            "custom",
+            text(&sandbox.corpus("")),
+            "--plugin",
+            text(&plugin),
+        ]);
+        assert_eq!(output.status.code(), Some(2), "{name}: {}", stderr(&output));
+        let message = stderr(&output);
+        assert!(
+            message.contains(text(&plugin)),
+            "{name} names the file: {message}"
+        );
+        assert!(message.contains(expected), "{name}: {message}");
+        let info = sandbox.run(&["plugin", "info", text(&plugin)]);
+        assert_eq!(info.status.code(), Some(2), "{name}");
+    }
+}
+
+#[test]
+fn plugin_list_and_info_show_plugins_and_limits_and_the_cache_is_used() {
+    let sandbox = Sandbox::new();
+    sandbox.configure("[plugins]\ntimeout_ms = 250\n");
+    let first = sandbox.run(&["plugin", "list"]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let listing = String::from_utf8(first.stdout).unwrap();
+    for name in [
+        "packed-exe 0.1.0",
+        "obfuscated-script 0.1.0",
+        "zip-bomb 0.1.0",
+    ] {
+        assert!(listing.contains(name), "{listing}");
+    }
+    assert!(listing.contains("magic 504b0304 at 0"), "{listing}");
+    assert!(listing.contains("timeout_ms         250"), "{listing}");
+    assert_eq!(listing.matches("compiled: now").count(), 3, "{listing}");
+    let cached = std::fs::read_dir(sandbox.state_dir().join("plugin-cache"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "cwasm")
+        })
+        .count();
+    assert_eq!(cached, 3);
+
+    let second = sandbox.run(&["plugin", "list", "--format", "jsonl"]);
+    let records: Vec<serde_json::Value> = String::from_utf8(second.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let plugins: Vec<_> = records.iter().filter(|r| r["type"] == "plugin").collect();
+    assert_eq!(plugins.len(), 3);
+    assert!(
+        plugins.iter().all(|p| p["compiled"] == "cache"),
+        "second run does not recompile"
+    );
+    assert_eq!(records.last().unwrap()["limits"]["timeout_ms"], 250);
+
+    let info = sandbox.run(&["plugin", "info", text(hostile_plugin())]);
+    assert_eq!(info.status.code(), Some(0), "{}", stderr(&info));
+    let info = String::from_utf8(info.stdout).unwrap();
+    assert!(
+        info.contains("hostile 0.0.1") && info.contains("wants:    .hostile"),
+        "{info}"
+    );
+}
+
+#[test]
+fn a_drop_whose_plugin_imports_wasi_is_refused() {
+    let sandbox = Sandbox::new();
+    let key = sandbox.root().join("publisher.key");
+    let keygen = sandbox.run(&["definitions", "keygen", "--out", text(&key)]);
+    assert_eq!(keygen.status.code(), Some(0), "{}", stderr(&keygen));
+    let public = std::fs::read_to_string(key.with_extension("key.pub")).unwrap();
+    sandbox.configure(&format!(
+        "[definitions]\ntrusted_keys = [{:?}]\n",
+        public.trim()
+    ));
+    let input = sandbox.root().join("drop-input");
+    std::fs::create_dir_all(input.join("rules")).unwrap();
+    std::fs::write(input.join("rules/x.yar"), MARKER_RULE).unwrap();
+    let wasi =
+        wat::parse_str(r#"(component (import "wasi:random/random@0.2.0" (instance)))"#).unwrap();
+    let plugin = sandbox.write_outside("sneaky.wasm", wasi);
+    let drop = sandbox.root().join("sneaky.drop");
+    let build = sandbox.run(&[
+        "definitions",
+        "build",
+        "--key",
+        text(&key),
+        "--version",
+        "2",
+        "--out",
+        text(&drop),
+        text(&input),
+        text(&plugin),
+    ]);
+    assert_eq!(
+        build.status.code(),
+        Some(2),
+        "the publisher side refuses it: {}",
+        stderr(&build)
+    );
+    assert!(
+        stderr(&build).contains("wasi:random/random@0.2.0"),
+        "{}",
+        stderr(&build)
+    );
+}
