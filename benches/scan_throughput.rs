@@ -8,53 +8,14 @@
 //! `VIGIL_BENCH_THREADS` (all cores).
 
 mod corpus;
+mod measure;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
-/// Wall time, CPU time (user + system) and peak resident memory of one measured run.
-#[derive(Clone, Copy, Debug)]
-struct Sample {
-    wall: Duration,
-    cpu: Duration,
-    peak_rss_kib: i64,
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn cpu_of(usage: &libc::rusage) -> Duration {
-    let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
-    Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
-}
-
-/// Runs a command to completion with its output discarded, measuring it with `wait4`.
-#[allow(clippy::zombie_processes)] // reaped by wait4, which also returns its resource usage
-fn measure_command(command: &mut Command) -> (Sample, i32) {
-    let started = Instant::now();
-    let child = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("command starts");
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid, "wait4 failed");
-    let sample = Sample {
-        wall: started.elapsed(),
-        cpu: cpu_of(&usage),
-        peak_rss_kib: usage.ru_maxrss,
-    };
-    (sample, libc::WEXITSTATUS(status))
-}
+use measure::{Sample, cpu_of, env_or, find_on_path, measure_command, median};
 
 /// The read limit: walk in parallel with `threads` threads and read every byte of every file
 /// (small files into a reused buffer, large ones in 1 MiB chunks), in this process.
@@ -99,20 +60,6 @@ fn read_limit(root: &Path, threads: usize) -> (Sample, u64) {
         peak_rss_kib: 0,
     };
     (sample, total.into_inner())
-}
-
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| Path::new(dir).join(name))
-        .find(|path| path.is_file())
-}
-
-fn median(samples: &[Sample]) -> Sample {
-    let mut sorted = samples.to_vec();
-    sorted.sort_by_key(|s| s.wall);
-    sorted[sorted.len() / 2]
 }
 
 fn main() {

@@ -80,7 +80,20 @@ fn region(
 }
 
 /// Most sections or segments read from one file.
-const MAX_ENTRIES: u64 = 4096;
+const MAX_ENTRIES: usize = 4096;
+
+/// Where a header table starts and how many of its entries are wholly inside `data`: none when
+/// the entry size is not the format's (a corrupt or hostile header), so garbage costs nothing.
+fn table(data: &[u8], offset: u64, entry_size: u64, count: u64, expected: usize) -> (usize, usize) {
+    let Ok(offset) = usize::try_from(offset) else {
+        return (0, 0);
+    };
+    if entry_size != expected as u64 || offset > data.len() {
+        return (0, 0);
+    }
+    let fitting = (data.len() - offset) / expected;
+    (offset, fitting.min(count as usize).min(MAX_ENTRIES))
+}
 
 /// The regions of an ELF file: its sections that have bytes in the file, or, when it has no
 /// section table (stripped or packed files often do not), its loadable segments.
@@ -108,15 +121,13 @@ pub fn elf_regions(data: &[u8]) -> Result<Vec<Region>, ParseError> {
     let (shoff, shentsize, shnum, shstrndx) = (
         shoff.ok_or(truncated.clone())?,
         shentsize.ok_or(truncated.clone())?,
-        shnum.ok_or(truncated.clone())?.min(MAX_ENTRIES),
+        shnum.ok_or(truncated.clone())?,
         shstrndx.ok_or(truncated.clone())?,
     );
-    let header = |index: u64| -> Option<usize> {
-        usize::try_from(shoff.checked_add(index.checked_mul(shentsize)?)?).ok()
-    };
+    let (shoff, shnum) = table(data, shoff, shentsize, shnum, if wide { 64 } else { 40 });
     // (name offset, type, flags, offset, size) of section `index`.
-    let section = |index: u64| -> Option<(u64, u64, u64, u64, u64)> {
-        let at = header(index)?;
+    let section = |index: usize| -> Option<(u64, u64, u64, u64, u64)> {
+        let at = shoff + index.checked_mul(if wide { 64 } else { 40 })?;
         Some(if wide {
             (
                 r.u32(at)?,
@@ -138,7 +149,11 @@ pub fn elf_regions(data: &[u8]) -> Result<Vec<Region>, ParseError> {
     const SHT_NOBITS: u64 = 8;
     const SHF_WRITE: u64 = 1;
     const SHF_EXECINSTR: u64 = 4;
-    let names = section(shstrndx).map(|(_, _, _, offset, size)| (offset, size));
+    let names = usize::try_from(shstrndx)
+        .ok()
+        .filter(|&index| index < shnum)
+        .and_then(section)
+        .map(|(_, _, _, offset, size)| (offset, size));
     let name_of = |name: u64| -> String {
         let Some((offset, size)) = names else {
             return String::new();
@@ -183,14 +198,16 @@ fn elf_segments(r: Reader<'_>, wide: bool) -> Result<Vec<Region>, ParseError> {
     let (phoff, phentsize, phnum) = (
         phoff.ok_or(truncated.clone())?,
         phentsize.ok_or(truncated.clone())?,
-        phnum.ok_or(truncated)?.min(MAX_ENTRIES),
+        phnum.ok_or(truncated)?,
     );
+    let entry_size = if wide { 56 } else { 32 };
+    let (phoff, phnum) = table(r.data, phoff, phentsize, phnum, entry_size);
     const PT_LOAD: u64 = 1;
     const PF_X: u64 = 1;
     const PF_W: u64 = 2;
     Ok((0..phnum)
         .filter_map(|index| {
-            let at = usize::try_from(phoff.checked_add(index.checked_mul(phentsize)?)?).ok()?;
+            let at = phoff + index * entry_size;
             // (type, flags, offset, size in file)
             let (kind, flags, offset, size) = if wide {
                 (r.u32(at)?, r.u32(at + 4)?, r.u64(at + 8)?, r.u64(at + 32)?)
@@ -228,11 +245,11 @@ pub fn pe_regions(data: &[u8]) -> Result<Vec<Region>, ParseError> {
     let optional = r
         .u16(coff + 16)
         .ok_or(ParseError("truncated COFF header"))? as usize;
-    let table = coff + 20 + optional;
+    let (table, count) = table(data, (coff + 20 + optional) as u64, 40, count, 40);
     const EXECUTE: u64 = 0x2000_0000;
     const CODE: u64 = 0x20;
     const WRITE: u64 = 0x8000_0000;
-    Ok((0..count.min(MAX_ENTRIES) as usize)
+    Ok((0..count)
         .filter_map(|index| {
             let at = table + index * 40;
             let name = data.get(at..at + 8)?;

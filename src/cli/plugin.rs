@@ -83,6 +83,7 @@ fn to_json(info: &PluginInfo) -> serde_json::Value {
         "blake3": info.digest,
         "magic": info.magic.iter().map(|m| json!({"offset": m.offset, "hex": hex(&m.bytes)})).collect::<Vec<_>>(),
         "extensions": info.extensions,
+        "min_size": info.min_size,
         "input": match info.input {
             InputSize::Prefix(bytes) => json!({"prefix": bytes}),
             InputSize::WholeFile => json!("whole_file"),
@@ -105,7 +106,11 @@ fn print_text(info: &PluginInfo) {
     if wants.is_empty() {
         wants.push("every file".into());
     }
-    print_line(&format!("  wants:    {}", wants.join(", ")));
+    print_line(&format!(
+        "  wants:    {} (files of at least {} bytes)",
+        wants.join(", "),
+        info.min_size
+    ));
     print_line(&format!(
         "  input:    {}",
         match info.input {

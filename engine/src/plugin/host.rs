@@ -25,6 +25,9 @@ const CORE_INSTANCES_PER_PLUGIN: u32 = 8;
 const MEMORIES_PER_PLUGIN: u32 = 2;
 const TABLES_PER_PLUGIN: u32 = 4;
 
+/// Bytes of a plugin's memory (and tables) reset in place rather than given back between calls.
+const KEEP_RESIDENT: usize = 4 * 1024 * 1024;
+
 /// WebAssembly headers: a core module, and a component (layer 1).
 const MODULE_HEADER: &[u8] = b"\0asm\x01\0\0\0";
 const COMPONENT_HEADER: &[u8] = b"\0asm\x0d\0\x01\0";
@@ -58,10 +61,11 @@ impl PluginHost {
             .max_tables_per_component(TABLES_PER_PLUGIN)
             .max_memory_size(limits.memory_limit as usize)
             .table_elements(limits.max_table_elements as usize)
-            // Keeping the first pages of a freed memory mapped makes the next instance's small
-            // inputs cheap (no page faults), without keeping a large input's pages.
-            .linear_memory_keep_resident(1024 * 1024)
-            .table_keep_resident(64 * 1024);
+            // Reset the first pages of a used memory with memset instead of madvise: a plugin
+            // built with a small stack touches only those for a small file, and madvise costs
+            // a TLB shootdown on every core per call. Larger inputs still give pages back.
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(KEEP_RESIDENT);
         let mut config = wasmtime::Config::new();
         config
             .wasm_component_model(true)
@@ -93,11 +97,7 @@ impl PluginHost {
     /// Compiles a plugin (or takes it from the cache), refuses imports outside the WIT world,
     /// and links it. `digest` is the BLAKE3 of `bytes`. Also says whether the compiled code came
     /// from the cache.
-    pub fn prepare(
-        &self,
-        bytes: &[u8],
-        digest: &str,
-    ) -> Result<(bindings::PluginPre<CallState>, bool), String> {
+    pub fn prepare(&self, bytes: &[u8], digest: &str) -> Result<(Prepared, bool), String> {
         let cached = self
             .cache
             .as_ref()
@@ -128,46 +128,52 @@ impl PluginHost {
             .linker
             .instantiate_pre(&component)
             .map_err(|err| format!("cannot be linked: {}", root_cause(&err)))?;
-        let pre = bindings::PluginPre::new(pre).map_err(|err| {
+        let typed = bindings::PluginPre::new(pre).map_err(|err| {
             format!(
                 "does not export the vigil:plugin/detector@0.1.0 interface: {}",
                 root_cause(&err)
             )
         })?;
-        Ok((pre, from_cache))
+        let scan = component
+            .get_export_index(None, bindings::DETECTOR_EXPORT)
+            .and_then(|detector| component.get_export_index(Some(&detector), "scan"))
+            .ok_or("does not export `scan`")?;
+        Ok((Prepared { typed, scan }, from_cache))
     }
 
     /// Calls `describe` in a fresh instance.
-    pub fn describe(
-        &self,
-        plugin: &bindings::PluginPre<CallState>,
-        name: &str,
-    ) -> Result<bindings::Descriptor, String> {
-        self.call(plugin, name, |instance, store| {
+    pub fn describe(&self, plugin: &Prepared, name: &str) -> Result<bindings::Descriptor, String> {
+        self.call(name, |store| {
+            let instance = plugin.typed.instantiate(&mut *store)?;
             instance.vigil_plugin_detector().call_describe(store)
         })
     }
 
-    /// Calls `scan` on `data` in a fresh instance, so nothing a previous file left in the
+    /// Calls `scan` on `input` in a fresh instance, so nothing a previous file left in the
     /// plugin's memory is visible to this one.
     pub fn scan(
         &self,
-        plugin: &bindings::PluginPre<CallState>,
+        plugin: &Prepared,
         name: &str,
-        input: &bindings::ScanInput,
+        input: bindings::ScanInputRef<'_>,
     ) -> Result<Vec<bindings::Finding>, String> {
-        self.call(plugin, name, |instance, store| {
-            instance.vigil_plugin_detector().call_scan(store, input)
+        self.call(name, |store| {
+            let instance = plugin.typed.instance_pre().instantiate(&mut *store)?;
+            let scan = instance
+                .get_typed_func::<(bindings::ScanInputRef<'_>,), (Vec<bindings::Finding>,)>(
+                    &mut *store,
+                    &plugin.scan,
+                )?;
+            Ok(scan.call(store, (input,))?.0)
         })
     }
 
-    /// Instantiates `plugin` in a new store bounded by the limits and runs `body`; a trap or a
-    /// limit becomes a reason for people.
+    /// Runs `body` in a new store bounded by the limits; a trap or a limit becomes a reason for
+    /// people.
     fn call<R>(
         &self,
-        plugin: &bindings::PluginPre<CallState>,
         name: &str,
-        body: impl FnOnce(&bindings::Plugin, &mut Store<CallState>) -> wasmtime::Result<R>,
+        body: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<R>,
     ) -> Result<R, String> {
         let mut store = Store::new(&self.engine, CallState::new(name, &self.limits));
         store.limiter(|state| &mut state.limiter);
@@ -176,10 +182,7 @@ impl PluginHost {
                 .ticks(Duration::from_millis(self.limits.timeout_ms)),
         );
         store.epoch_deadline_trap();
-        let result = plugin
-            .instantiate(&mut store)
-            .and_then(|instance| body(&instance, &mut store));
-        result.map_err(|err| self.fault_reason(store.data(), &err))
+        body(&mut store).map_err(|err| self.fault_reason(store.data(), &err))
     }
 
     /// Says why a call failed, naming the limit (and its config key) when one was hit.
@@ -206,6 +209,9 @@ impl PluginHost {
                 "overflowed its stack ({} bytes, plugins.max_stack)",
                 limits.max_stack
             ),
+            Some(Trap::MemoryOutOfBounds) => "trapped: out of bounds memory access (its own \
+                 stack overflowed, or a bad pointer)"
+                .into(),
             Some(Trap::UnreachableCodeReached) => {
                 "trapped: unreachable code reached (a panic or an abort in the plugin)".into()
             }
@@ -213,6 +219,12 @@ impl PluginHost {
             None => format!("failed: {}", root_cause(err)),
         }
     }
+}
+
+/// A compiled, linked plugin: instantiated afresh for every call.
+pub struct Prepared {
+    typed: bindings::PluginPre<CallState>,
+    scan: wasmtime::component::ComponentExportIndex,
 }
 
 /// Turns a core module built with wit-bindgen into a component; components pass unchanged.

@@ -16,7 +16,7 @@ mod output;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-pub use host::{CallState, PluginHost};
+pub use host::{CallState, PluginHost, Prepared};
 
 use crate::config::PluginsConfig;
 use crate::error::EngineError;
@@ -56,6 +56,8 @@ pub struct PluginInfo {
     pub magic: Vec<Magic>,
     /// Extensions (lower case, no dot) of the files it wants.
     pub extensions: Vec<String>,
+    /// Files smaller than this are not passed to it.
+    pub min_size: u64,
     /// How much of each file it needs.
     pub input: InputSize,
     /// Where it was loaded from (a file, or a drop entry).
@@ -67,9 +69,12 @@ pub struct PluginInfo {
 }
 
 impl PluginInfo {
-    /// Whether the plugin asked for this file: a magic matches or the extension is listed (with
-    /// neither list, every file).
+    /// Whether the plugin asked for this file: it is at least `min_size` bytes, and a magic
+    /// matches or the extension is listed (with neither list, every file).
     pub fn wants(&self, path: &Path, data: &[u8]) -> bool {
+        if (data.len() as u64) < self.min_size {
+            return false;
+        }
         if self.magic.is_empty() && self.extensions.is_empty() {
             return true;
         }
@@ -92,7 +97,7 @@ impl PluginInfo {
 pub struct Plugin {
     /// What it says about itself.
     pub info: PluginInfo,
-    pre: bindings::PluginPre<CallState>,
+    prepared: Prepared,
     faults: AtomicU32,
     disabled: AtomicBool,
 }
@@ -193,13 +198,13 @@ impl PluginSet {
                 InputSize::WholeFile => host.limits().max_input_size as usize,
             };
             let given = &data[..data.len().min(limit)];
-            let input = bindings::ScanInput {
-                data: given.to_vec(),
+            let input = bindings::ScanInputRef {
+                data: given,
                 file_size: data.len() as u64,
                 complete: given.len() == data.len(),
             };
             let result = host
-                .scan(&plugin.pre, &plugin.info.name, &input)
+                .scan(&plugin.prepared, &plugin.info.name, input)
                 .and_then(|raw| output::check(raw, &plugin.info, data.len() as u64, host.limits()));
             match result {
                 Ok(found) => findings.extend(found),
@@ -228,15 +233,15 @@ impl Plugin {
 /// Compiles, links and describes one plugin.
 fn load_one(host: &PluginHost, origin: &str, bytes: &[u8]) -> Result<Plugin, String> {
     let digest = blake3::hash(bytes).to_hex().to_string();
-    let (pre, from_cache) = host.prepare(bytes, &digest)?;
+    let (prepared, from_cache) = host.prepare(bytes, &digest)?;
     let descriptor = host
-        .describe(&pre, origin)
+        .describe(&prepared, origin)
         .map_err(|reason| format!("describe() {reason}"))?;
     let mut info = output::descriptor(descriptor, origin, digest)?;
     info.from_cache = from_cache;
     Ok(Plugin {
         info,
-        pre,
+        prepared,
         faults: AtomicU32::new(0),
         disabled: AtomicBool::new(false),
     })

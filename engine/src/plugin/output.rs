@@ -82,6 +82,7 @@ pub fn descriptor(raw: Descriptor, origin: &str, digest: String) -> Result<Plugi
             .into_iter()
             .map(|ext| ext.to_ascii_lowercase())
             .collect(),
+        min_size: raw.min_size,
         input,
         origin: origin.to_string(),
         digest,

@@ -74,6 +74,7 @@ impl Plugin for ObfuscatedScript {
             description: "Obfuscated scripts: encoded payloads fed to eval/exec, char-code strings, split strings".into(),
             magic: vec![Magic { offset: 0, bytes: b"#!".to_vec() }],
             extensions: extensions.iter().map(|e| e.to_string()).collect(),
+            min_size: 32,
             input: InputSize::Prefix(PREFIX),
         }
     }

@@ -23,10 +23,15 @@ fn base64(len: usize) -> String {
 
 #[test]
 fn wants_scripts_by_extension_or_shebang() {
-    assert!(plugin().wants("x.js", b"var a"));
-    assert!(plugin().wants("x.PS1", b"Write-Host"));
-    assert!(plugin().wants("run", b"#!/bin/sh\n"));
-    assert!(!plugin().wants("photo.jpg", b"\xff\xd8"));
+    let line = b"var a = document.getElementById('x');\n";
+    assert!(plugin().wants("x.js", line));
+    assert!(plugin().wants("x.PS1", b"Write-Host 'hello from a PowerShell script'"));
+    assert!(plugin().wants("run", b"#!/bin/sh\necho starting the service now\n"));
+    assert!(!plugin().wants("photo.jpg", &[0xff; 64]));
+    assert!(
+        !plugin().wants("x.js", b"f()"),
+        "too small to hide anything"
+    );
 }
 
 #[test]

@@ -36,6 +36,7 @@ impl Plugin for PackedExe {
                 },
             ],
             extensions: Vec::new(),
+            min_size: MIN_REGION as u64,
             input: InputSize::WholeFile,
         }
     }

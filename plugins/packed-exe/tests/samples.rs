@@ -16,9 +16,17 @@ fn plugin() -> &'static Harness {
 fn describes_itself_and_wants_only_executables() {
     let info = &plugin().info();
     assert_eq!(info.name, "packed-exe");
-    assert!(plugin().wants("a.out", b"\x7fELF\x02"));
-    assert!(plugin().wants("setup.exe", b"MZ\x90\0"));
-    assert!(!plugin().wants("notes.txt", b"hello"));
+    let elf = elf64(&[(".text", &code_like_bytes(8192, 1), true)]);
+    assert!(plugin().wants("a.out", &elf));
+    assert!(plugin().wants(
+        "setup.exe",
+        &pe(&[(".text", &code_like_bytes(8192, 2), true)])
+    ));
+    assert!(!plugin().wants("notes.txt", &[b'a'; 8192]));
+    assert!(
+        !plugin().wants("tiny", &elf[..1024]),
+        "too small to hold packed code"
+    );
 }
 
 #[test]

@@ -31,6 +31,7 @@ impl Plugin for ZipBomb {
                 bytes: b"PK\x03\x04".to_vec(),
             }],
             extensions: Vec::new(),
+            min_size: 22,
             input: InputSize::WholeFile,
         }
     }

@@ -90,8 +90,13 @@ fn zip(entries: &[Entry]) -> Vec<u8> {
 
 #[test]
 fn wants_zip_archives_only() {
-    assert!(plugin().wants("a.docx", b"PK\x03\x04"));
-    assert!(!plugin().wants("a.zip", b"not a zip"));
+    let archive = zip(&[entry("a.txt", b"hello")]);
+    assert!(plugin().wants("a.docx", &archive));
+    assert!(!plugin().wants("a.zip", b"not a zip, but long enough to be one"));
+    assert!(
+        !plugin().wants("a.zip", b"PK\x03\x04"),
+        "too small for an end record"
+    );
 }
 
 #[test]

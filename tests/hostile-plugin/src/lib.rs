@@ -22,6 +22,7 @@ impl Plugin for Hostile {
             description: "Misbehaves on purpose".into(),
             magic: Vec::new(),
             extensions: vec!["hostile".into()],
+            min_size: 0,
             input: InputSize::WholeFile,
         }
     }

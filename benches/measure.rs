@@ -1,0 +1,67 @@
+//! Measuring helpers shared by the benchmarks: wall and CPU time of a child process, medians,
+//! environment knobs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Wall time, CPU time (user + system) and peak resident memory of one measured run.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    pub wall: Duration,
+    pub cpu: Duration,
+    pub peak_rss_kib: i64,
+}
+
+/// An environment variable parsed, or `default`.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// User + system time of a `rusage`.
+pub fn cpu_of(usage: &libc::rusage) -> Duration {
+    let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
+}
+
+/// Runs a command to completion with its output discarded, measuring it with `wait4`.
+#[allow(clippy::zombie_processes)] // reaped by wait4, which also returns its resource usage
+pub fn measure_command(command: &mut Command) -> (Sample, i32) {
+    let started = Instant::now();
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("command starts");
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4 failed");
+    let sample = Sample {
+        wall: started.elapsed(),
+        cpu: cpu_of(&usage),
+        peak_rss_kib: usage.ru_maxrss,
+    };
+    (sample, libc::WEXITSTATUS(status))
+}
+
+/// The sample with the median wall time.
+pub fn median(samples: &[Sample]) -> Sample {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by_key(|s| s.wall);
+    sorted[sorted.len() / 2]
+}
+
+/// An executable on `PATH`.
+#[allow(dead_code)] // not every benchmark compares with another tool
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| Path::new(dir).join(name))
+        .find(|path| path.is_file())
+}

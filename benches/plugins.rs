@@ -1,0 +1,214 @@
+//! What plugins cost, measured in one run, cases alternating round by round:
+//!
+//! 1. Full scan of the scan-core corpus: YARA only (`--no-plugins`) against YARA plus the three
+//!    first-party plugins (the default). Target: plugins add at most 15%.
+//! 2. Per-call overhead of a plugin that returns nothing (`benches/noop-plugin`, wants every
+//!    file): µs per file for an empty input (a fresh instance and the call) and for 4 KiB and
+//!    64 KiB inputs, next to the YARA scan of the same 4 KiB in the same run. Target: < 20 µs.
+//! 3. Plugin compile cost: loading a plugin with an empty compile cache (compile, then cache)
+//!    against loading it again (from the cache). Target: the compile is paid once per version.
+//!
+//! Environment: `VIGIL_BENCH_SCALE` (corpus size, 1.0 = about 1 GiB), `VIGIL_BENCH_ROUNDS` (5),
+//! `VIGIL_BENCH_THREADS` (all cores), `VIGIL_BENCH_CALLS` (20000), `VIGIL_BENCH_FULL_SCAN` (1; 0
+//! skips case 1).
+
+mod corpus;
+mod measure;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use measure::{env_or, measure_command, median};
+use vigil_engine::config::PluginsConfig;
+use vigil_engine::definitions::Definitions;
+use vigil_engine::plugin::PluginSet;
+
+fn main() {
+    let scale: f64 = env_or("VIGIL_BENCH_SCALE", 1.0);
+    let rounds: usize = env_or("VIGIL_BENCH_ROUNDS", 5);
+    let calls: usize = env_or("VIGIL_BENCH_CALLS", 20_000);
+    let threads: usize = env_or(
+        "VIGIL_BENCH_THREADS",
+        std::thread::available_parallelism().map_or(2, |n| n.get()),
+    );
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| manifest.join("target"), PathBuf::from);
+    if env_or("VIGIL_BENCH_FULL_SCAN", 1) == 1 {
+        let root = corpus::generate(&target, scale);
+        full_scan(&root, threads, rounds);
+    }
+
+    let noop_dir = manifest.join("benches/noop-plugin");
+    let noop = vigil_plugin_build::build(
+        &noop_dir,
+        &vigil_plugin_build::default_target_dir(&noop_dir),
+    )
+    .expect("the noop plugin builds");
+    let noop = std::fs::read(noop).unwrap();
+    per_call(&noop, calls, rounds);
+    compile_once(&noop, rounds);
+}
+
+/// Case 1: the whole corpus with and without the first-party plugins.
+fn full_scan(root: &Path, threads: usize, rounds: usize) {
+    let state = tempfile::tempdir().unwrap();
+    let config = state.path().join("vigil.toml");
+    std::fs::write(&config, "").unwrap();
+    let scan = |plugins: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_vigil"));
+        command
+            .args(["scan", "custom"])
+            .arg(root)
+            .args(["--format", "jsonl", "--threads", &threads.to_string()])
+            .env("VIGIL_STATE_DIR", state.path())
+            .env("VIGIL_CONFIG", &config);
+        if !plugins {
+            command.arg("--no-plugins");
+        }
+        command
+    };
+    // Warm the page cache and the plugin compile cache.
+    let (_, code) = measure_command(&mut scan(true));
+    assert_eq!(
+        code, 0,
+        "the corpus is clean, with plugins too; vigil exited {code}"
+    );
+    let (mut without, mut with) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let (sample, code) = measure_command(&mut scan(false));
+        assert_eq!(code, 0);
+        without.push(sample);
+        let (sample, code) = measure_command(&mut scan(true));
+        assert_eq!(code, 0, "a plugin flagged the clean corpus");
+        with.push(sample);
+        println!(
+            "round {round}: yara only {:.3?}  yara + plugins {:.3?}",
+            without[round].wall, with[round].wall
+        );
+    }
+    let (without, with) = (median(&without), median(&with));
+    println!(
+        "\n1. full scan of {} ({threads} threads), medians:",
+        root.display()
+    );
+    println!(
+        "  yara only       {:>9.3?} cpu {:>9.3?}",
+        without.wall, without.cpu
+    );
+    println!(
+        "  yara + plugins  {:>9.3?} cpu {:>9.3?}",
+        with.wall, with.cpu
+    );
+    println!(
+        "  ratio with / without plugins: wall {:.3}x, cpu {:.3}x (target <= 1.15x)",
+        with.wall.as_secs_f64() / without.wall.as_secs_f64(),
+        with.cpu.as_secs_f64() / without.cpu.as_secs_f64()
+    );
+    println!(
+        "  peak RSS: {} KiB without, {} KiB with plugins\n",
+        without.peak_rss_kib, with.peak_rss_kib
+    );
+}
+
+/// Case 2: µs per call of a plugin that returns nothing, against the YARA scan of the same file.
+fn per_call(noop: &[u8], calls: usize, rounds: usize) {
+    let set = PluginSet::load(
+        &[("noop".into(), noop.to_vec())],
+        &PluginsConfig::default(),
+        1,
+        None,
+    )
+    .expect("the noop plugin loads");
+    let detectors = Definitions::builtin()
+        .and_then(|d| d.detectors(&[], PluginSet::none()))
+        .expect("the built-in definitions load");
+    let mut yara = detectors.worker(Duration::from_secs(60));
+    let path = Path::new("sample.bin");
+    let sizes = [0usize, 4096, 65536, 1 << 20];
+    let inputs: Vec<Vec<u8>> = sizes
+        .iter()
+        .map(|&size| (0..size).map(|i| (i * 31 % 251) as u8).collect())
+        .collect();
+    let (mut findings, mut faults) = (Vec::new(), Vec::new());
+    let per_file = |run: &mut dyn FnMut()| {
+        let started = Instant::now();
+        for _ in 0..calls {
+            run();
+        }
+        started.elapsed().as_secs_f64() * 1e6 / calls as f64
+    };
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); sizes.len() + 1];
+    for _ in 0..rounds {
+        samples[0].push(per_file(&mut || {
+            yara.scan(path, &inputs[1], &mut findings, &mut faults)
+                .unwrap();
+        }));
+        for (index, input) in inputs.iter().enumerate() {
+            samples[index + 1].push(per_file(&mut || {
+                set.scan(path, input, &mut findings, &mut faults);
+            }));
+        }
+        assert!(findings.is_empty() && faults.is_empty(), "{faults:?}");
+    }
+    let medians: Vec<f64> = samples
+        .iter_mut()
+        .map(|s| {
+            s.sort_by(f64::total_cmp);
+            s[s.len() / 2]
+        })
+        .collect();
+    println!("2. per call, {calls} calls per round, medians (one thread):");
+    println!(
+        "  yara + hashes on 4 KiB (baseline)   {:>7.2} µs",
+        medians[0]
+    );
+    for (index, size) in sizes.iter().enumerate() {
+        println!(
+            "  noop plugin, {:>5} bytes in        {:>7.2} µs  ({:.2}x the baseline){}",
+            size,
+            medians[index + 1],
+            medians[index + 1] / medians[0],
+            if *size == 0 {
+                "  = fresh instance + call"
+            } else {
+                ""
+            }
+        );
+    }
+    println!("  target: per-call overhead < 20 µs\n");
+}
+
+/// Case 3: loading a plugin with an empty compile cache against loading it from the cache.
+fn compile_once(noop: &[u8], rounds: usize) {
+    let sources = [("noop".to_string(), noop.to_vec())];
+    let load = |cache: &Path| {
+        let started = Instant::now();
+        let set = PluginSet::load(&sources, &PluginsConfig::default(), 2, Some(cache)).unwrap();
+        (started.elapsed(), set.plugins()[0].info.from_cache)
+    };
+    let (mut compiles, mut cached) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let cache = tempfile::tempdir().unwrap();
+        let (time, from_cache) = load(cache.path());
+        assert!(!from_cache);
+        compiles.push(time);
+        let (time, from_cache) = load(cache.path());
+        assert!(from_cache);
+        cached.push(time);
+    }
+    compiles.sort();
+    cached.sort();
+    let (compile, cache) = (compiles[rounds / 2], cached[rounds / 2]);
+    println!(
+        "3. loading the noop plugin ({} KiB), medians:",
+        noop.len() / 1024
+    );
+    println!("  empty cache (compile + store)  {compile:>9.3?}");
+    println!("  from the cache                 {cache:>9.3?}");
+    println!(
+        "  ratio cached / compile: {:.3} (the compile is paid once per plugin version)",
+        cache.as_secs_f64() / compile.as_secs_f64()
+    );
+}
