@@ -11,6 +11,8 @@
 //! random bytes for tests). With the `harness` feature (in
 //! `[dev-dependencies]`), [`harness`] runs a built plugin through Vigil's real host in tests.
 
+#[cfg(feature = "arena")]
+pub mod arena;
 pub mod bytes;
 pub mod entropy;
 pub mod exe;
@@ -34,6 +36,11 @@ pub use bindings::exports::vigil::plugin::detector::{
     Descriptor, Finding, Guest as Plugin, InputSize, Magic, ScanInput, Severity,
 };
 pub use bindings::vigil::plugin::host::Level;
+
+/// Plugins allocate from a bump arena first (see [`arena`]); only inside WebAssembly.
+#[cfg(all(feature = "arena", target_arch = "wasm32"))]
+#[global_allocator]
+static ALLOCATOR: arena::Arena = arena::Arena::new();
 
 /// Exports a type implementing [`Plugin`] as the plugin of this crate (one per crate).
 ///

@@ -62,8 +62,9 @@ impl PluginHost {
             .max_memory_size(limits.memory_limit as usize)
             .table_elements(limits.max_table_elements as usize)
             // Reset the first pages of a used memory with memset instead of madvise: a plugin
-            // built with a small stack touches only those for a small file, and madvise costs
-            // a TLB shootdown on every core per call. Larger inputs still give pages back.
+            // built with the SDK (64 KiB stack, 256 KiB arena) lives in those for a small file,
+            // and madvise and mprotect cost a TLB shootdown on every core per call. Larger
+            // inputs still give their pages back.
             .linear_memory_keep_resident(KEEP_RESIDENT)
             .table_keep_resident(KEEP_RESIDENT);
         let mut config = wasmtime::Config::new();
