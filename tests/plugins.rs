@@ -356,31 +356,46 @@ fn plugin_list_and_info_show_plugins_and_limits_and_the_cache_is_used() {
     assert!(listing.contains("magic 504b0304 at 0"), "{listing}");
     assert!(listing.contains("timeout_ms         250"), "{listing}");
     assert_eq!(listing.matches("compiled: now").count(), 3, "{listing}");
-    let cached = std::fs::read_dir(sandbox.state_dir().join("plugin-cache"))
+    let cached: Vec<PathBuf> = std::fs::read_dir(sandbox.state_dir().join("plugin-cache"))
         .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "cwasm")
-        })
-        .count();
-    assert_eq!(cached, 3);
-
-    let second = sandbox.run(&["plugin", "list", "--format", "jsonl"]);
-    let records: Vec<serde_json::Value> = String::from_utf8(second.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|x| x == "cwasm"))
         .collect();
-    let plugins: Vec<_> = records.iter().filter(|r| r["type"] == "plugin").collect();
-    assert_eq!(plugins.len(), 3);
-    assert!(
-        plugins.iter().all(|p| p["compiled"] == "cache"),
+    assert_eq!(cached.len(), 3);
+
+    let list_json = || -> Vec<serde_json::Value> {
+        let output = sandbox.run(&["plugin", "list", "--format", "jsonl"]);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let compiled = |records: &[serde_json::Value]| -> Vec<String> {
+        let mut how: Vec<String> = records
+            .iter()
+            .filter(|r| r["type"] == "plugin")
+            .map(|r| r["compiled"].as_str().unwrap().to_string())
+            .collect();
+        how.sort();
+        how
+    };
+    let records = list_json();
+    assert_eq!(
+        compiled(&records),
+        ["cache"; 3],
         "second run does not recompile"
     );
     assert_eq!(records.last().unwrap()["limits"]["timeout_ms"], 250);
+
+    // A damaged cache entry is not loaded: that plugin is compiled again and the entry rewritten.
+    let mut bytes = std::fs::read(&cached[0]).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&cached[0], &bytes).unwrap();
+    assert_eq!(compiled(&list_json()), ["cache", "cache", "now"]);
+    assert_eq!(compiled(&list_json()), ["cache"; 3]);
 
     let info = sandbox.run(&["plugin", "info", text(hostile_plugin())]);
     assert_eq!(info.status.code(), Some(0), "{}", stderr(&info));

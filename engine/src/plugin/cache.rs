@@ -2,8 +2,9 @@
 //!
 //! Entries are named by the plugin's BLAKE3 digest and a hash of everything in the wasmtime
 //! engine that affects machine code, so a new Vigil build or other limits miss the cache instead
-//! of loading code made for another engine. Entries are written to a temporary file and renamed,
-//! so a reader never sees half an entry. The cache lives in the state dir (mode 0700): code in it
+//! of loading code made for another engine. Each entry starts with the BLAKE3 of the code after
+//! it, checked before the code is loaded, and is written to a temporary file and renamed, so a
+//! reader never loads half an entry or a damaged one. The cache lives in the state dir (mode 0700): code in it
 //! is trusted as much as the Vigil binary, since only its owner can write there.
 
 use std::hash::{Hash, Hasher};
@@ -36,14 +37,16 @@ impl CompileCache {
 
     /// The cached compiled form of the plugin with this digest, if there is a usable one.
     pub fn get(&self, engine: &wasmtime::Engine, digest: &str) -> Option<Component> {
-        let path = self.entry(digest);
-        if !path.is_file() {
-            return None;
+        let bytes = std::fs::read(self.entry(digest)).ok()?;
+        let (checksum, code) = bytes.split_at_checked(blake3::OUT_LEN)?;
+        if blake3::hash(code).as_bytes() != checksum {
+            return None; // damaged: compile again, and the new entry replaces it
         }
-        // SAFETY: the file was written by `put` below from `Component::serialize` of this engine
-        // configuration (the name carries its compatibility hash), in a directory only the owner
-        // of the state can write; wasmtime checks its header and version again.
-        unsafe { Component::deserialize_file(engine, &path) }.ok()
+        // SAFETY: the code is exactly what `put` below wrote from `Component::serialize` with
+        // this engine configuration (the name carries its compatibility hash, the checksum its
+        // integrity), in a directory only the owner of the state can write; wasmtime checks its
+        // header and version again.
+        unsafe { Component::deserialize(engine, code) }.ok()
     }
 
     /// Stores a compiled plugin. Failing to cache is not an error: the next run compiles again.
@@ -65,6 +68,7 @@ impl CompileCache {
                 .truncate(true)
                 .mode(0o600)
                 .open(&temp)?;
+            file.write_all(blake3::hash(&bytes).as_bytes())?;
             file.write_all(&bytes)?;
             file.sync_all()?;
             std::fs::rename(&temp, self.entry(digest))
