@@ -1,4 +1,5 @@
-//! Scan throughput against the read limit and against `yr` (yara-x-cli), measured in one run.
+//! Scan throughput against the read limit and against `yr` (yara-x-cli), measured in one run,
+//! rules only (`--no-plugins`; `benches/plugins.rs` measures what plugins add).
 //!
 //! Cases alternate round by round (read limit, vigil, yr, read limit, ...) so that drift on a
 //! shared machine hits them alike; medians are reported with CPU time (CPU about threads x wall
@@ -91,6 +92,9 @@ fn main() {
             .args(["scan", "custom"])
             .arg(target)
             .args(["--format", "jsonl", "--threads", &threads.to_string()])
+            // The same detection work as `yr` (rules only); plugins are measured by
+            // `benches/plugins.rs`.
+            .arg("--no-plugins")
             .env("VIGIL_STATE_DIR", state.path())
             .env("VIGIL_CONFIG", &empty_config);
         command
