@@ -96,6 +96,12 @@ impl Printer {
                     summary.errors,
                     summary.skipped
                 ));
+                if summary.plugin_faults > 0 {
+                    self.write(&format!(
+                        "{} plugin calls failed (plugin_fault lines above)",
+                        summary.plugin_faults
+                    ));
+                }
             }
         }
     }
