@@ -193,9 +193,11 @@ impl PluginSet {
             if plugin.disabled.load(Ordering::Relaxed) || !plugin.info.wants(path, data) {
                 continue;
             }
+            // No plugin gets more than plugins.max_input_size, whatever prefix it asks for.
+            let most = host.limits().max_input_size as usize;
             let limit = match plugin.info.input {
-                InputSize::Prefix(bytes) => bytes as usize,
-                InputSize::WholeFile => host.limits().max_input_size as usize,
+                InputSize::Prefix(bytes) => (bytes as usize).min(most),
+                InputSize::WholeFile => most,
             };
             let given = &data[..data.len().min(limit)];
             let input = bindings::ScanInputRef {
