@@ -21,6 +21,20 @@ pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// Threads for a benchmark: `VIGIL_BENCH_THREADS`, else all cores.
+pub fn bench_threads() -> usize {
+    env_or(
+        "VIGIL_BENCH_THREADS",
+        std::thread::available_parallelism().map_or(2, |n| n.get()),
+    )
+}
+
+/// Cargo's target folder, where benchmark corpora are kept.
+pub fn target_dir() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| manifest.join("target"), PathBuf::from)
+}
+
 /// User + system time of a `rusage`.
 pub fn cpu_of(usage: &libc::rusage) -> Duration {
     let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;

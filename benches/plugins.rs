@@ -15,11 +15,11 @@
 mod corpus;
 mod measure;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use measure::{env_or, measure_command, median};
+use measure::{bench_threads, env_or, measure_command, median, target_dir};
 use vigil_engine::config::PluginsConfig;
 use vigil_engine::definitions::Definitions;
 use vigil_engine::plugin::PluginSet;
@@ -28,13 +28,9 @@ fn main() {
     let scale: f64 = env_or("VIGIL_BENCH_SCALE", 1.0);
     let rounds: usize = env_or("VIGIL_BENCH_ROUNDS", 5);
     let calls: usize = env_or("VIGIL_BENCH_CALLS", 20_000);
-    let threads: usize = env_or(
-        "VIGIL_BENCH_THREADS",
-        std::thread::available_parallelism().map_or(2, |n| n.get()),
-    );
+    let threads = bench_threads();
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| manifest.join("target"), PathBuf::from);
+    let target = target_dir();
     if env_or("VIGIL_BENCH_FULL_SCAN", 1) == 1 {
         let root = corpus::generate(&target, scale);
         full_scan(&root, threads, rounds);

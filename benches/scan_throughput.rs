@@ -12,11 +12,13 @@ mod corpus;
 mod measure;
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use measure::{Sample, cpu_of, env_or, find_on_path, measure_command, median};
+use measure::{
+    Sample, bench_threads, cpu_of, env_or, find_on_path, measure_command, median, target_dir,
+};
 
 /// The read limit: walk in parallel with `threads` threads and read every byte of every file
 /// (small files into a reused buffer, large ones in 1 MiB chunks), in this process.
@@ -67,13 +69,9 @@ fn main() {
     // `cargo bench` passes `--bench`; nothing else is accepted.
     let scale: f64 = env_or("VIGIL_BENCH_SCALE", 1.0);
     let rounds: usize = env_or("VIGIL_BENCH_ROUNDS", 5);
-    let threads: usize = env_or(
-        "VIGIL_BENCH_THREADS",
-        std::thread::available_parallelism().map_or(2, |n| n.get()),
-    );
+    let threads = bench_threads();
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| manifest.join("target"), PathBuf::from);
+    let target = target_dir();
     let started = Instant::now();
     let root = corpus::generate(&target, scale);
     println!(

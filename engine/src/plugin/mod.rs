@@ -16,7 +16,7 @@ mod output;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-pub use host::{CallState, PluginHost, Prepared};
+pub use host::{PluginHost, Prepared};
 
 use crate::config::PluginsConfig;
 use crate::error::EngineError;
@@ -172,11 +172,6 @@ impl PluginSet {
     /// The loaded plugins.
     pub fn plugins(&self) -> &[Plugin] {
         &self.plugins
-    }
-
-    /// The limits plugin calls run under (none when no plugin is loaded).
-    pub fn limits(&self) -> Option<&PluginsConfig> {
-        self.host.as_ref().map(PluginHost::limits)
     }
 
     /// Runs every enabled plugin that wants this file on it: findings are appended to
