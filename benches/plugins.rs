@@ -120,7 +120,9 @@ fn per_call(noop: &[u8], calls: usize, rounds: usize) {
     let detectors = Definitions::builtin()
         .and_then(|d| d.detectors(&[], PluginSet::none()))
         .expect("the built-in definitions load");
-    let mut yara = detectors.worker(Duration::from_secs(60));
+    let no_faults = detectors.plugins.scan_faults();
+    let mut yara = detectors.worker(Duration::from_secs(60), &no_faults);
+    let counts = set.scan_faults();
     let path = Path::new("sample.bin");
     let sizes = [0usize, 4096, 65536, 1 << 20];
     let inputs: Vec<Vec<u8>> = sizes
@@ -143,7 +145,7 @@ fn per_call(noop: &[u8], calls: usize, rounds: usize) {
         }));
         for (index, input) in inputs.iter().enumerate() {
             samples[index + 1].push(per_file(&mut || {
-                set.scan(path, input, &mut findings, &mut faults);
+                set.scan(path, input, &mut findings, &mut faults, &counts);
             }));
         }
         assert!(findings.is_empty() && faults.is_empty(), "{faults:?}");

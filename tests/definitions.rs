@@ -624,3 +624,55 @@ fn damaged_active_definitions_fall_back_with_a_warning() {
         vec![("eicar.com".to_string(), "eicar.EICAR_Test_File".to_string())]
     );
 }
+
+#[test]
+fn damaged_compiled_rules_are_compiled_again_and_rewritten_never_loaded() {
+    let sandbox = Sandbox::new();
+    let hashed = probe_corpus(&sandbox);
+    let publisher = Publisher::new(&sandbox);
+    let drop = publisher.build(&sandbox, 2, &hashed);
+    let update = sandbox.run(&["definitions", "update", "--from", text(&drop)]);
+    assert_eq!(update.status.code(), Some(0), "{}", stderr(&update));
+    let definitions = sandbox.state_dir().join("definitions");
+    let active = definitions.join(std::fs::read_link(definitions.join("active")).unwrap());
+    let compiled = active.join("compiled.rules");
+    let info: Value =
+        serde_json::from_slice(&std::fs::read(active.join("install.json")).unwrap()).unwrap();
+    let good = std::fs::read(&compiled).unwrap();
+    assert_eq!(
+        info["compiled_blake3"],
+        blake3::hash(&good).to_hex().as_str(),
+        "the digest of the native code is recorded at install"
+    );
+
+    // One flipped byte deep inside the serialized native code.
+    let mut damaged = good.clone();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0x01;
+    std::fs::write(&compiled, &damaged).unwrap();
+    let scan = sandbox.scan(&["custom", text(&sandbox.corpus(""))]);
+    assert!(
+        scan.stderr.contains("compiled.rules") && scan.stderr.contains("compiled again"),
+        "{}",
+        scan.stderr
+    );
+    assert!(probe(&sandbox).contains(&("marker2.txt".into(), "marker.Marker2".into())));
+
+    // Rewritten atomically: the next start loads it without a warning.
+    let rewritten = std::fs::read(&compiled).unwrap();
+    assert_ne!(rewritten, damaged);
+    let info: Value =
+        serde_json::from_slice(&std::fs::read(active.join("install.json")).unwrap()).unwrap();
+    assert_eq!(
+        info["compiled_blake3"],
+        blake3::hash(&rewritten).to_hex().as_str()
+    );
+    let scan = sandbox.scan(&["custom", text(&sandbox.corpus(""))]);
+    assert!(!scan.stderr.contains("warning"), "{}", scan.stderr);
+    let leftovers: Vec<_> = std::fs::read_dir(&active)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

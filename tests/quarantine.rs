@@ -667,3 +667,34 @@ fn a_vault_opened_during_a_quarantine_scan_does_not_recover_its_work_in_progress
     );
     assert_nothing_lost(&sandbox, &files, "concurrent listing");
 }
+
+#[test]
+fn the_vault_is_bounded_and_a_file_that_does_not_fit_stays_in_place() {
+    let sandbox = Sandbox::new();
+    let small = sandbox.write("small.com", eicar_variant(0));
+    let large = sandbox.write("large.com", eicar_variant(50));
+    // Room for the small file only.
+    sandbox.configure("[quarantine]\nmax_size = 100\nmin_free_space = 0\n");
+    let scan = sandbox.quarantine_corpus();
+    assert_eq!(scan.code, 1, "{}", scan.stderr);
+    assert!(!small.exists(), "the file that fits is quarantined");
+    assert_eq!(std::fs::read(&large).unwrap(), eicar_variant(50));
+    let reason = scan
+        .reason("error", &large)
+        .unwrap_or_else(|| panic!("no refusal: {:?} {}", scan.records, scan.stderr));
+    assert!(
+        reason.contains("quarantine.max_size") && reason.contains("left in place"),
+        "{reason}"
+    );
+    assert_eq!(entries(&sandbox).len(), 1);
+
+    // A free-space floor larger than any disk refuses everything, naming its key.
+    sandbox.configure("[quarantine]\nmin_free_space = 9223372036854775807\n");
+    let scan = sandbox.quarantine_corpus();
+    let reason = scan
+        .reason("error", &large)
+        .unwrap_or_else(|| panic!("no refusal: {:?} {}", scan.records, scan.stderr));
+    assert!(reason.contains("quarantine.min_free_space"), "{reason}");
+    assert!(large.exists());
+    assert_eq!(entries(&sandbox).len(), 1);
+}

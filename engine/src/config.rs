@@ -22,6 +22,28 @@ pub struct Config {
     pub definitions: DefinitionsConfig,
     /// Settings and limits of WebAssembly detection plugins.
     pub plugins: PluginsConfig,
+    /// Limits of the quarantine vault.
+    pub quarantine: QuarantineConfig,
+}
+
+/// `[quarantine]`: how much the vault may take, so that a local user who plants detectable
+/// files cannot fill the disk through it. A file that does not fit is left in place and reported.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuarantineConfig {
+    /// Largest total size of the files in the vault, in bytes.
+    pub max_size: u64,
+    /// Bytes that must stay free on the vault's file system after a file is copied in.
+    pub min_free_space: u64,
+}
+
+impl Default for QuarantineConfig {
+    fn default() -> Self {
+        Self {
+            max_size: 4 * 1024 * 1024 * 1024,
+            min_free_space: 1024 * 1024 * 1024,
+        }
+    }
 }
 
 /// `[plugins]`: whether plugins run, and the limits every plugin call runs under.

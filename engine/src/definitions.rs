@@ -64,6 +64,10 @@ pub struct DefinitionsInfo {
     pub plugins: usize,
     /// The yara-x version its `compiled.rules` were made with.
     pub yara_x: String,
+    /// BLAKE3 of `compiled.rules` as written at install: that file is native code, loaded only
+    /// if it still has this digest (absent for the built-in default and older installs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compiled_blake3: Option<String>,
 }
 
 /// Loaded definitions, ready to make detectors from.
@@ -76,8 +80,9 @@ pub struct Definitions {
     pub plugins: Vec<(String, Vec<u8>)>,
     /// Rules already compiled (from `compiled.rules`, or compiled while loading).
     compiled: Option<YaraRules>,
-    /// Set when these are a fallback because the active version is damaged.
-    pub warning: Option<String>,
+    /// Problems met while loading that did not stop it: the active version was damaged and
+    /// these are a fallback, or its compiled rules were damaged and were compiled again.
+    pub warnings: Vec<String>,
 }
 
 impl Definitions {
@@ -126,6 +131,7 @@ impl Definitions {
             hashes: hashes.len(),
             plugins: plugins.len(),
             yara_x: builtin::YARA_X_VERSION.to_string(),
+            compiled_blake3: None,
         };
         Ok(Self {
             info,
@@ -133,7 +139,7 @@ impl Definitions {
             hashes,
             plugins,
             compiled: Some(compiled),
-            warning: None,
+            warnings: Vec::new(),
         })
     }
 
@@ -334,7 +340,7 @@ impl DefinitionsStore {
 
     /// The definitions scans use: the active installed version, or the built-in default.
     /// If the active version is damaged (a file no longer matches its manifest), the previous
-    /// version is used, else the built-in default, and [`Definitions::warning`] says so: damaged
+    /// version is used, else the built-in default, and [`Definitions::warnings`] says so: damaged
     /// state must not stop scanning.
     pub fn active(&self) -> Result<Definitions, EngineError> {
         let Some(active) = self.link("active") else {
@@ -352,7 +358,7 @@ impl DefinitionsStore {
             Some(previous) => previous,
             None => Definitions::builtin()?,
         };
-        fallback.warning = Some(format!(
+        fallback.warnings.push(format!(
             "the active definitions are damaged ({damage}); using version {} ({}) instead — \
              install a drop again or roll back",
             fallback.info.version, fallback.info.source
@@ -411,10 +417,9 @@ impl DefinitionsStore {
                 Kind::Plugin => plugins.push((path, content)),
             }
         }
+        let mut warnings = Vec::new();
         let compiled = if info.yara_x == builtin::YARA_X_VERSION {
-            std::fs::read(dir.join(COMPILED))
-                .ok()
-                .and_then(|bytes| YaraRules::deserialize(&bytes).ok())
+            self.load_compiled(dir, &info, &sources, &mut warnings)
         } else {
             None
         };
@@ -424,8 +429,65 @@ impl DefinitionsStore {
             hashes,
             plugins,
             compiled,
-            warning: None,
+            warnings,
         })
+    }
+
+    /// Loads `compiled.rules` (native code) only if it has the digest recorded at install. If
+    /// not, says so, compiles the verified sources again and rewrites the file atomically, so
+    /// the next start is fast again; `None` leaves the compiling to the caller.
+    fn load_compiled(
+        &self,
+        dir: &Path,
+        info: &DefinitionsInfo,
+        sources: &[RuleSource],
+        warnings: &mut Vec<String>,
+    ) -> Option<YaraRules> {
+        let bytes = std::fs::read(dir.join(COMPILED)).unwrap_or_default();
+        let digest = blake3::hash(&bytes).to_hex().to_string();
+        if info.compiled_blake3.as_deref() == Some(digest.as_str()) {
+            return YaraRules::deserialize(&bytes).ok();
+        }
+        warnings.push(format!(
+            "{} does not match the digest recorded when version {} was installed (damaged, or \
+             installed by an older Vigil); the rules were compiled again from their verified \
+             sources",
+            dir.join(COMPILED).display(),
+            info.version
+        ));
+        let compiled = YaraRules::compile(sources).ok()?;
+        if let Err(err) = self.rewrite_compiled(dir, info, &compiled) {
+            warnings.push(format!("could not store the recompiled rules: {err}"));
+        }
+        Some(compiled)
+    }
+
+    /// Replaces `compiled.rules` and `install.json` of an installed version (new file, fsync,
+    /// rename, fsync of the folder), under the update lock; skipped while an update runs.
+    fn rewrite_compiled(
+        &self,
+        dir: &Path,
+        info: &DefinitionsInfo,
+        compiled: &YaraRules,
+    ) -> Result<(), EngineError> {
+        let Some(_lock) = self.lock(LockMode::TryExclusive)? else {
+            return Ok(());
+        };
+        let bytes = compiled.serialize()?;
+        let info = DefinitionsInfo {
+            compiled_blake3: Some(blake3::hash(&bytes).to_hex().to_string()),
+            ..info.clone()
+        };
+        let info_bytes = serde_json::to_vec_pretty(&info).expect("info serializes");
+        for (name, content) in [(COMPILED, &bytes), (INSTALL_INFO, &info_bytes)] {
+            let temp = dir.join(format!("{name}.{}.tmp", random_id()?));
+            write_durably(&temp, content)?;
+            std::fs::rename(&temp, dir.join(name)).map_err(io_error(format!(
+                "cannot replace {}",
+                dir.join(name).display()
+            )))?;
+        }
+        sync_dir(dir)
     }
 
     /// Verifies a drop and, if every check passes, installs it and makes it active. Every attempt
@@ -552,8 +614,13 @@ impl DefinitionsStore {
             .compiled
             .as_ref()
             .expect("definitions made from a drop are compiled");
-        write_durably(&staging.join(COMPILED), &compiled.serialize()?)?;
-        let info = serde_json::to_vec_pretty(&definitions.info).expect("info serializes");
+        let compiled = compiled.serialize()?;
+        write_durably(&staging.join(COMPILED), &compiled)?;
+        let info = DefinitionsInfo {
+            compiled_blake3: Some(blake3::hash(&compiled).to_hex().to_string()),
+            ..definitions.info.clone()
+        };
+        let info = serde_json::to_vec_pretty(&info).expect("info serializes");
         write_durably(&staging.join(INSTALL_INFO), &info)?;
         for folder in ["rules", "hashes", "plugins"] {
             if staging.join(folder).exists() {

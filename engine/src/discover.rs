@@ -13,7 +13,7 @@ use crossbeam_channel::Sender;
 use ignore::{WalkBuilder, WalkState};
 
 use crate::exclusions::Exclusions;
-use crate::input::describe_special;
+use crate::object::describe_special;
 use crate::report::ScanEvent;
 
 /// What to walk and how.
@@ -32,11 +32,13 @@ pub struct WalkPlan {
 }
 
 /// Walks the plan, sending every regular file that passes the exclusions to `files`, and
-/// reporting skipped and unreadable entries to `report`. Returns when the walk is complete.
+/// reporting skipped and unreadable entries to `report`. Returns when the walk is complete, when
+/// `cancelled` says so, or when nobody receives `files` any more.
 pub fn walk(
     plan: &WalkPlan,
     exclusions: &Exclusions,
     report: &(dyn Fn(ScanEvent) + Sync),
+    cancelled: &(dyn Fn() -> bool + Sync),
     files: Sender<PathBuf>,
 ) {
     let Some((first, rest)) = plan.roots.split_first() else {
@@ -54,6 +56,9 @@ pub fn walk(
     builder.build_parallel().run(|| {
         let files = files.clone();
         Box::new(move |entry| {
+            if cancelled() {
+                return WalkState::Quit;
+            }
             let entry = match entry {
                 Ok(entry) => entry,
                 Err(err) => {

@@ -4,29 +4,45 @@
 //! applies the exclusions ([`exclusions`]); **input** ([`input`]) opens each file safely and reads
 //! or maps it; **detect** ([`detect`]) runs the detectors; results stream to a
 //! [`report::ScanSink`] as they are found, after **decide** ([`decide`]: allowed threats,
-//! restoration exclusions) and **act** (report, or move into the [`quarantine`] vault). [`Engine`] ties them together behind a small API; the
-//! `vigil` CLI is a thin front end over it.
+//! restoration exclusions) and **act** (report, or move into the [`quarantine`] vault). What flows
+//! after discovery is a [`ScanObject`] (the open handle, its identity, where it was found), never a
+//! path to open again.
+//!
+//! The API a front end uses: [`EngineBuilder`] → [`Engine`], then [`Engine::scan`] (a tree, to a
+//! [`ScanSink`], cancellable), [`Engine::scan_file`] (an open file) and [`Engine::scan_bytes`];
+//! [`DefinitionsStore`] (status, update, rollback, history), [`Vault`] (list, restore, remove) and
+//! [`State`] (threat history, allowed threats, stored exclusions) over a state directory. The
+//! `vigil` CLI is a thin front end over exactly these.
 
-pub mod builtin;
+pub(crate) mod builtin;
 pub mod config;
-pub mod decide;
+pub(crate) mod decide;
 pub mod definitions;
 pub mod detect;
-pub mod discover;
-pub mod durable;
+pub(crate) mod discover;
+pub(crate) mod durable;
 pub mod error;
-pub mod exclusions;
-pub mod fault;
-pub mod input;
+pub(crate) mod exclusions;
+pub(crate) mod fault;
+pub(crate) mod input;
+pub mod object;
 pub mod plugin;
 pub mod quarantine;
 pub mod report;
+pub(crate) mod safe_dir;
 pub mod scan;
-pub mod sigbus;
+pub(crate) mod sigbus;
 pub mod state;
-pub mod targets;
+pub(crate) mod targets;
+
+#[cfg(test)]
+mod proptests;
 
 pub use config::Config;
+pub use definitions::{DefinitionsInfo, DefinitionsStore, UpdateRecord};
 pub use error::EngineError;
-pub use report::{Finding, ScanEvent, ScanSink, ScanSummary};
-pub use scan::{Engine, ScanKind, ScanRequest};
+pub use object::{FileIdentity, ScanObject};
+pub use quarantine::{QuarantineEntry, Vault};
+pub use report::{Finding, ScanEvent, ScanSink, ScanStart, ScanSummary};
+pub use scan::{Engine, EngineBuilder, ObjectReport, ScanKind, ScanRequest};
+pub use state::{HistoryEntry, State};

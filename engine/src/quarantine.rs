@@ -9,31 +9,40 @@
 //! Every operation is a sequence of durable steps recorded in the entry's `status`, so a crash at
 //! any point is repaired by [`Vault::open`] and a user's file is never lost:
 //!
-//! * quarantine: vault copy written, fsync'd, renamed → row `stored` (with the digest) → original
-//!   unlinked → row `quarantined` and history, in one transaction. The original is removed only
-//!   after its vault copy and its row are durable.
+//! * quarantine: vault copy written from the handle that was scanned, fsync'd, renamed → row
+//!   `stored` (with the digest and the file's device and inode) → original unlinked → row
+//!   `quarantined` and history, in one transaction. The original is removed only after its vault
+//!   copy and its row are durable.
+//!
+//! No operation resolves a user's path twice. The file is copied from the scanned handle; its
+//! name is removed with `unlinkat` relative to its folder opened without following any link
+//! ([`SafeDir`]), and only if that name still refers to the scanned inode. Restore and recovery
+//! create, rename and unlink only inside folders opened the same way. A folder that became a link
+//! leaves everything in place, with an error that says so.
 //! * restore: row `restoring` (with the target) → decrypted into a temporary file beside the
 //!   target and verified → renamed (or linked, without `--force`) into place → vault copy
 //!   unlinked → row deleted.
 //! * remove: row `removing` → vault copy unlinked → row deleted.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt};
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{OptionalExtension, params};
 
+use crate::config::QuarantineConfig;
 use crate::durable::{
     FileLock, LockMode, create_exclusive, io_error, random_bytes, random_id, remove_if_present,
     sync_dir,
 };
 use crate::error::EngineError;
 use crate::fault;
-use crate::input::open_without_blocking;
+use crate::object::{FileIdentity, ScanObject};
+use crate::safe_dir::{SafeDir, is_file, split};
 use crate::state::{State, insert_history, unix_now};
 
 /// First bytes of every vault file: not an executable or script header of any kind.
@@ -75,6 +84,10 @@ pub struct Vault {
     state: Arc<State>,
     dir: PathBuf,
     key: [u8; 32],
+    limits: QuarantineConfig,
+    /// Bytes being copied in by this process right now, counted against `quarantine.max_size`
+    /// before the copies are recorded.
+    reserved: Mutex<u64>,
     /// Held shared while the vault is open, so that recovery (which needs it exclusively) never
     /// runs while another process is in the middle of an operation.
     _lock: FileLock,
@@ -86,8 +99,8 @@ fn failure(message: impl Into<String>) -> EngineError {
 
 impl Vault {
     /// Opens the vault (creating it if needed) and finishes or rolls back any operation a crash
-    /// interrupted.
-    pub fn open(state: Arc<State>) -> Result<Self, EngineError> {
+    /// interrupted. `limits` bound what new entries may take (size of the vault, free space).
+    pub fn open(state: Arc<State>, limits: &QuarantineConfig) -> Result<Self, EngineError> {
         let dir = state.dir().join("quarantine");
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -107,6 +120,8 @@ impl Vault {
                 state: state.clone(),
                 dir: dir.clone(),
                 key,
+                limits: limits.clone(),
+                reserved: Mutex::new(0),
                 _lock: exclusive,
             };
             recovering.recover()?;
@@ -116,6 +131,8 @@ impl Vault {
             state,
             dir,
             key,
+            limits: limits.clone(),
+            reserved: Mutex::new(0),
             _lock: shared,
         })
     }
@@ -128,39 +145,54 @@ impl Vault {
         self.dir.join(format!("{id}.tmp"))
     }
 
-    /// Moves a detected file into the vault and returns its entry.
+    /// Moves a scanned file into the vault and returns its entry. The content is copied from the
+    /// object's open handle; the name is removed relative to its folder opened without following
+    /// links, and only while it still refers to the scanned inode. Anything else leaves the file
+    /// in place, and the error says why.
     pub fn quarantine(
         &self,
-        path: &Path,
+        object: &ScanObject,
         threats: &[String],
     ) -> Result<QuarantineEntry, EngineError> {
-        let mut source = open_without_blocking(path).map_err(io_error(format!(
-            "cannot open {} for quarantine",
-            path.display()
-        )))?;
-        let metadata = source
-            .metadata()
-            .map_err(io_error(format!("cannot stat {}", path.display())))?;
-        if !metadata.is_file() {
-            return Err(failure(format!("{} is not a regular file", path.display())));
+        let path = object.path();
+        let identity = *object.identity();
+        let left_in_place = |why: String| {
+            failure(format!(
+                "{} {why}; it was left in place and not quarantined",
+                path.display()
+            ))
+        };
+        let (folder, name) = split(path).ok_or_else(|| left_in_place("has no file name".into()))?;
+        let parent = SafeDir::open(folder).map_err(|err| {
+            left_in_place(format!(
+                "cannot be reached without following a symbolic link ({}: {err})",
+                folder.display()
+            ))
+        })?;
+        if !names_file(&parent, name, &identity) {
+            return Err(left_in_place(
+                "no longer names the file that was scanned (moved or replaced)".into(),
+            ));
         }
+        let _reservation = self.reserve(identity.size).map_err(left_in_place)?;
         let now = unix_now();
         let mut entry = QuarantineEntry {
             id: random_id()?,
             original_path: path.to_path_buf(),
-            size: metadata.len(),
-            mode: metadata.mode(),
-            uid: metadata.uid(),
-            gid: metadata.gid(),
-            atime_ns: metadata.atime() * 1_000_000_000 + metadata.atime_nsec(),
-            mtime_ns: metadata.mtime() * 1_000_000_000 + metadata.mtime_nsec(),
+            size: identity.size,
+            mode: identity.mode,
+            uid: identity.uid,
+            gid: identity.gid,
+            atime_ns: identity.atime_ns,
+            mtime_ns: identity.mtime_ns,
             blake3: String::new(),
             threats: threats.to_vec(),
             detected_at: now,
             quarantined_at: now,
         };
+        fault::pause("quarantine: before copy");
         let temp = self.temp_file(&entry.id);
-        let (digest, size) = self.encrypt_into(&mut source, &temp, &entry.id)?;
+        let (digest, size) = self.encrypt_into(object.file(), &temp, &entry.id)?;
         fault::point("quarantine: vault copy written");
         let vault_file = self.vault_file(&entry.id);
         std::fs::rename(&temp, &vault_file)
@@ -170,23 +202,24 @@ impl Vault {
 
         entry.blake3 = digest;
         entry.size = size;
-        self.insert_stored(&entry)?;
+        self.insert_stored(&entry, &identity)?;
         fault::point("quarantine: row stored");
+        fault::pause("quarantine: before unlink");
 
-        // Remove the original only if it is still the file we copied.
-        let unchanged = std::fs::symlink_metadata(path).is_ok_and(|now| {
-            now.ino() == metadata.ino() && now.dev() == metadata.dev() && now.len() == size
-        });
-        if unchanged && let Err(err) = std::fs::remove_file(path) {
+        // Remove the name only if, in the folder checked above, it still refers to the file we
+        // copied, and that file still has the size we copied.
+        let unchanged = names_file(&parent, name, &identity)
+            && object.file().metadata().is_ok_and(|now| now.len() == size);
+        if unchanged && let Err(err) = parent.remove(name) {
             // The original stays (read-only folder, immutable file...): undo the vault copy.
             self.roll_back(&entry.id)?;
-            return Err(failure(format!(
-                "cannot remove {} ({err}); it was left in place and not quarantined",
-                path.display()
-            )));
+            return Err(left_in_place(format!("cannot be removed ({err})")));
         }
-        if unchanged && let Some(parent) = path.parent() {
-            sync_dir(parent)?;
+        if unchanged {
+            parent.sync().map_err(io_error(format!(
+                "cannot fsync directory {}",
+                parent.path().display()
+            )))?;
         }
         fault::point("quarantine: original removed");
         self.mark_quarantined(&entry)?;
@@ -201,11 +234,46 @@ impl Vault {
         Ok(entry)
     }
 
+    /// Counts `size` bytes against `quarantine.max_size` and checks `quarantine.min_free_space`;
+    /// the reservation lasts until the returned guard is dropped (by then the entry is recorded).
+    fn reserve(&self, size: u64) -> Result<Reservation<'_>, String> {
+        let mut reserved = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
+        let stored = self.stored_bytes().map_err(|err| err.to_string())?;
+        let max = self.limits.max_size;
+        if stored + *reserved + size > max {
+            return Err(format!(
+                "would take the vault over quarantine.max_size ({stored} bytes stored + {size} > {max})"
+            ));
+        }
+        let free =
+            free_space(&self.dir).map_err(|err| format!("cannot measure free space: {err}"))?;
+        let floor = self.limits.min_free_space;
+        if free.saturating_sub(*reserved + size) < floor {
+            return Err(format!(
+                "would leave less than quarantine.min_free_space ({floor} bytes) free on the vault's file system ({free} free, file {size})"
+            ));
+        }
+        *reserved += size;
+        Ok(Reservation { vault: self, size })
+    }
+
+    /// Bytes held by entries in the vault (every status: all have a copy on disk).
+    fn stored_bytes(&self) -> Result<u64, EngineError> {
+        let total: i64 = self
+            .state
+            .db()
+            .query_row("SELECT COALESCE(SUM(size), 0) FROM quarantine", [], |row| {
+                row.get(0)
+            })
+            .map_err(|err| self.state.error(err))?;
+        Ok(total.max(0) as u64)
+    }
+
     /// Streams `source` into `temp` (created 0600, exclusive), encrypted, and fsyncs it. Returns
     /// the BLAKE3 digest of the plain content and its size.
     fn encrypt_into(
         &self,
-        source: &mut File,
+        source: &File,
         temp: &Path,
         id: &str,
     ) -> Result<(String, u64), EngineError> {
@@ -218,9 +286,11 @@ impl Vault {
         let mut pad = vec![0u8; CHUNK];
         let mut size = 0u64;
         loop {
-            let n = source
-                .read(&mut buffer)
-                .map_err(io_error("cannot read the file to quarantine".into()))?;
+            // Positioned reads: the handle's offset is wherever the scan left it.
+            let n = match source.read_at(&mut buffer, size) {
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                other => other.map_err(io_error("cannot read the file to quarantine".into()))?,
+            };
             if n == 0 {
                 break;
             }
@@ -244,9 +314,16 @@ impl Vault {
         hasher.finalize_xof()
     }
 
-    /// Decrypts an entry into `temp` (created 0600, exclusive), checks its digest, and applies the
-    /// recorded mode, owner and times. The caller renames it into place.
-    fn decrypt_into(&self, entry: &QuarantineEntry, temp: &Path) -> Result<(), EngineError> {
+    /// Decrypts an entry into `temp` inside `folder` (created 0600, exclusive, never through a
+    /// link), checks its digest, and applies the recorded mode, owner and times. The caller
+    /// renames it into place.
+    fn decrypt_into(
+        &self,
+        entry: &QuarantineEntry,
+        folder: &SafeDir,
+        temp: &OsStr,
+    ) -> Result<(), EngineError> {
+        let shown = folder.path().join(temp);
         let vault_file = self.vault_file(&entry.id);
         let mut source = File::open(&vault_file)
             .map_err(io_error(format!("vault entry {} cannot be read", entry.id)))?;
@@ -256,7 +333,9 @@ impl Vault {
             .ok()
             .filter(|_| &magic == MAGIC)
             .ok_or_else(|| failure(format!("vault entry {} is damaged: bad header", entry.id)))?;
-        let mut out = create_exclusive(temp)?;
+        let mut out = folder
+            .create_new(temp)
+            .map_err(io_error(format!("cannot create {}", shown.display())))?;
         let result = (|| {
             let mut keystream = self.keystream(&entry.id);
             let mut hasher = blake3::Hasher::new();
@@ -275,7 +354,7 @@ impl Vault {
                 }
                 hasher.update(&buffer[..n]);
                 out.write_all(&buffer[..n])
-                    .map_err(io_error(format!("cannot write {}", temp.display())))?;
+                    .map_err(io_error(format!("cannot write {}", shown.display())))?;
             }
             if hasher.finalize().to_hex().as_str() != entry.blake3 {
                 return Err(failure(format!(
@@ -285,10 +364,10 @@ impl Vault {
             }
             apply_metadata(&out, entry)?;
             out.sync_all()
-                .map_err(io_error(format!("cannot fsync {}", temp.display())))
+                .map_err(io_error(format!("cannot fsync {}", shown.display())))
         })();
         if result.is_err() {
-            let _ = std::fs::remove_file(temp);
+            let _ = folder.remove(temp);
         }
         result
     }
@@ -309,42 +388,62 @@ impl Vault {
             Some(to) => crate::exclusions::normalize(to),
             None => entry.original_path.clone(),
         };
-        let parent = target
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .ok_or_else(|| failure(format!("cannot restore to {}", target.display())))?;
-        if !force && std::fs::symlink_metadata(&target).is_ok() {
+        let cannot = |why: String| {
+            failure(format!(
+                "cannot restore to {}: {why}; nothing was written",
+                target.display()
+            ))
+        };
+        let (folder, name) = split(&target).ok_or_else(|| cannot("no file name".into()))?;
+        // Every step below is relative to this folder: a folder swapped for a link afterwards
+        // changes nothing, and one that is a link now is refused.
+        let parent = SafeDir::open(folder).map_err(|err| {
+            cannot(format!(
+                "its folder cannot be opened without following a symbolic link ({}: {err})",
+                folder.display()
+            ))
+        })?;
+        let exists = parent
+            .contains(name)
+            .map_err(|err| cannot(err.to_string()))?;
+        if !force && exists {
             return Err(failure(format!(
                 "{} already exists; use --force to replace it or --to to restore elsewhere",
                 target.display()
             )));
         }
-        let temp = restore_temp(&target, id);
+        let temp = restore_temp(id);
         // Record the target first, so recovery can clean up the temporary file after a crash.
         self.set_restoring(id, &target)?;
         fault::point("restore: row restoring");
-        remove_if_present(&temp)?;
-        if let Err(err) = self.decrypt_into(&entry, &temp) {
+        fault::pause("restore: before create");
+        parent
+            .remove_if_present(&temp)
+            .map_err(|err| cannot(err.to_string()))?;
+        if let Err(err) = self.decrypt_into(&entry, &parent, &temp) {
             self.set_status(id, "quarantined")?;
             return Err(err);
         }
         fault::point("restore: temporary written");
 
         let placed = if force {
-            std::fs::rename(&temp, &target)
+            parent.rename(&temp, name)
         } else {
             // link() refuses to replace a file created since the check above.
-            std::fs::hard_link(&temp, &target).and_then(|()| std::fs::remove_file(&temp))
+            parent.link(&temp, name).and_then(|()| parent.remove(&temp))
         };
         if let Err(err) = placed {
-            let _ = std::fs::remove_file(&temp);
+            let _ = parent.remove(&temp);
             self.set_status(id, "quarantined")?;
             return Err(failure(format!(
                 "cannot restore to {}: {err}",
                 target.display()
             )));
         }
-        sync_dir(parent)?;
+        parent.sync().map_err(io_error(format!(
+            "cannot fsync directory {}",
+            folder.display()
+        )))?;
         fault::point("restore: file in place");
         self.finish_restore(&entry, &target)?;
         Ok(target)
@@ -435,23 +534,24 @@ impl Vault {
         .map_err(|err| self.state.error(err))
     }
 
-    fn entries_with_status(
-        &self,
-        status: &str,
-    ) -> Result<Vec<(QuarantineEntry, Option<PathBuf>)>, EngineError> {
+    /// Entries in a status of an unfinished operation, with what recovery needs beyond them.
+    fn entries_with_status(&self, status: &str) -> Result<Vec<Pending>, EngineError> {
         let db = self.state.db();
         let mut statement = db
             .prepare(&format!(
-                "SELECT {COLUMNS}, restore_to FROM quarantine WHERE status = ?1"
+                "SELECT {COLUMNS}, restore_to, dev, ino FROM quarantine WHERE status = ?1"
             ))
             .map_err(|err| self.state.error(err))?;
         let entries = statement
             .query_map(params![status], |row| {
                 let restore_to: Option<Vec<u8>> = row.get(COLUMN_COUNT)?;
-                Ok((
-                    entry_from_row(row)?,
-                    restore_to.map(|bytes| PathBuf::from(OsString::from_vec(bytes))),
-                ))
+                let dev: Option<i64> = row.get(COLUMN_COUNT + 1)?;
+                let ino: Option<i64> = row.get(COLUMN_COUNT + 2)?;
+                Ok(Pending {
+                    entry: entry_from_row(row)?,
+                    restore_to: restore_to.map(|bytes| PathBuf::from(OsString::from_vec(bytes))),
+                    inode: dev.zip(ino).map(|(dev, ino)| (dev as u64, ino as u64)),
+                })
             })
             .and_then(Iterator::collect)
             .map_err(|err| self.state.error(err))?;
@@ -460,13 +560,17 @@ impl Vault {
 
     /// Records an entry whose vault copy is durable (status `stored`: the original may still be
     /// in place).
-    fn insert_stored(&self, entry: &QuarantineEntry) -> Result<(), EngineError> {
+    fn insert_stored(
+        &self,
+        entry: &QuarantineEntry,
+        identity: &FileIdentity,
+    ) -> Result<(), EngineError> {
         self.state
             .db()
             .execute(
                 "INSERT INTO quarantine (id, status, original_path, size, mode, uid, gid, atime_ns,
-                 mtime_ns, blake3, threats, detected_at, quarantined_at)
-                 VALUES (?1, 'stored', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 mtime_ns, blake3, threats, detected_at, quarantined_at, dev, ino)
+                 VALUES (?1, 'stored', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 params![
                     entry.id,
                     entry.original_path.as_os_str().as_bytes(),
@@ -479,7 +583,9 @@ impl Vault {
                     entry.blake3,
                     serde_json::to_string(&entry.threats).expect("strings serialize"),
                     entry.detected_at,
-                    entry.quarantined_at
+                    entry.quarantined_at,
+                    identity.dev as i64,
+                    identity.ino as i64
                 ],
             )
             .map_err(|err| self.state.error(err))?;
@@ -551,35 +657,50 @@ impl Vault {
     /// Repairs what an interrupted operation left, so that each file is whole in exactly one place
     /// (or, when a crash came between copy and unlink, whole in both) and rows match vault files.
     fn recover(&self) -> Result<(), EngineError> {
-        // Vault copy durable, original maybe not yet removed: finish if it is still that file.
-        for (entry, _) in self.entries_with_status("stored")? {
-            let path = &entry.original_path;
-            if file_digest(path).is_some_and(|digest| digest == entry.blake3) {
-                if std::fs::remove_file(path).is_err() {
-                    // The original cannot be removed: it stays, and so the copy goes.
+        // Vault copy durable, original maybe not yet removed: finish if the name still holds that
+        // file. Anything uncertain keeps the vault copy: it may be the only one.
+        for Pending { entry, inode, .. } in self.entries_with_status("stored")? {
+            let original = split(&entry.original_path)
+                .and_then(|(folder, name)| Some((SafeDir::open(folder).ok()?, name)));
+            let original = original.and_then(|(parent, name)| {
+                let file = holds_entry(&parent, name, &entry)?;
+                let identity = FileIdentity::of(&file.metadata().ok()?);
+                // Recorded at quarantine (older entries have none): the very inode scanned.
+                let scanned = inode.is_none_or(|inode| inode == (identity.dev, identity.ino));
+                scanned.then_some((parent, name, identity))
+            });
+            if let Some((parent, name, identity)) = original {
+                let same = names_file(&parent, name, &identity);
+                if !same || parent.remove(name).is_err() {
+                    // The original is there and cannot be removed: it stays, and so the copy goes.
                     self.roll_back(&entry.id)?;
                     continue;
                 }
-                if let Some(parent) = path.parent() {
-                    sync_dir(parent)?;
-                }
+                let _ = parent.sync();
             }
             self.mark_quarantined(&entry)?;
         }
         // Restore interrupted: finished if the file is in place, otherwise back to quarantined.
-        for (entry, restore_to) in self.entries_with_status("restoring")? {
+        for Pending {
+            entry, restore_to, ..
+        } in self.entries_with_status("restoring")?
+        {
             let target = restore_to.unwrap_or_else(|| entry.original_path.clone());
-            let temp = restore_temp(&target, &entry.id);
-            let in_place = file_digest(&target).is_some_and(|digest| digest == entry.blake3);
+            let place =
+                split(&target).and_then(|(folder, name)| Some((SafeDir::open(folder).ok()?, name)));
+            let in_place = place
+                .as_ref()
+                .is_some_and(|(parent, name)| holds_entry(parent, name, &entry).is_some());
+            if let Some((parent, _)) = &place {
+                let _ = parent.remove_if_present(&restore_temp(&entry.id));
+            }
             if in_place || !self.vault_file(&entry.id).exists() {
-                remove_if_present(&temp)?;
                 self.finish_restore(&entry, &target)?;
             } else {
-                remove_if_present(&temp)?;
                 self.set_status(&entry.id, "quarantined")?;
             }
         }
-        for (entry, _) in self.entries_with_status("removing")? {
+        for Pending { entry, .. } in self.entries_with_status("removing")? {
             self.finish_remove(&entry)?;
         }
         // Vault files without a row: a quarantine interrupted before its row was written (the
@@ -697,20 +818,61 @@ fn apply_metadata(file: &File, entry: &QuarantineEntry) -> Result<(), EngineErro
     Ok(())
 }
 
-/// The temporary file a restore writes beside its target.
-fn restore_temp(target: &Path, id: &str) -> PathBuf {
-    target.with_file_name(format!(".vigil-restore-{id}"))
+/// The name of the temporary file a restore writes beside its target.
+fn restore_temp(id: &str) -> OsString {
+    OsString::from(format!(".vigil-restore-{id}"))
 }
 
-/// BLAKE3 of a regular file's content, if it can be read (links are not followed).
-pub fn file_digest(path: &Path) -> Option<String> {
-    let mut file = open_without_blocking(path).ok()?;
-    if !file.metadata().ok()?.is_file() {
+/// Whether `name` in `folder` is, right now, the file `identity` describes (not following a link).
+fn names_file(folder: &SafeDir, name: &OsStr, identity: &FileIdentity) -> bool {
+    folder
+        .stat(name)
+        .is_ok_and(|stat| is_file(&stat, identity.dev, identity.ino))
+}
+
+/// The file at `name` in `folder`, opened, if it is a regular file whose content has the entry's
+/// digest.
+fn holds_entry(folder: &SafeDir, name: &OsStr, entry: &QuarantineEntry) -> Option<File> {
+    let mut file = folder.open_file(name).ok()?;
+    let metadata = file.metadata().ok()?;
+    if !metadata.is_file() {
         return None;
     }
     let mut hasher = blake3::Hasher::new();
     io::copy(&mut file, &mut hasher).ok()?;
-    Some(hasher.finalize().to_hex().to_string())
+    (hasher.finalize().to_hex().as_str() == entry.blake3).then_some(file)
+}
+
+/// Bytes available to unprivileged users on the file system holding `dir`.
+fn free_space(dir: &Path) -> io::Result<u64> {
+    let stat = rustix::fs::statvfs(dir)?;
+    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
+/// An entry whose operation did not finish, as recovery reads it.
+struct Pending {
+    entry: QuarantineEntry,
+    /// Where an interrupted restore was writing.
+    restore_to: Option<PathBuf>,
+    /// Device and inode of the original file (recorded since they are; older rows have none).
+    inode: Option<(u64, u64)>,
+}
+
+/// Bytes of a quarantine in progress, counted against the vault's limits until dropped.
+struct Reservation<'v> {
+    vault: &'v Vault,
+    size: u64,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        let mut reserved = self
+            .vault
+            .reserved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *reserved -= self.size;
+    }
 }
 
 /// Whether a process with this id exists (a temporary file named after a live process is still
@@ -749,4 +911,46 @@ fn load_or_create_key(path: &Path) -> Result<[u8; 32], EngineError> {
     bytes
         .try_into()
         .map_err(|_| failure(format!("{} is damaged: not a 32-byte key", path.display())))
+}
+
+/// Property tests of the checks on vault metadata read back from the database (which a tampered
+/// state dir could hold): whatever the path and digest bytes, an entry is refused unless its path
+/// is absolute, without `.`, `..` or NUL, and its digest 64 hex digits.
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn only_safe_metadata_passes(
+            path in proptest::collection::vec(prop_oneof![Just(b'/'), Just(b'.'), Just(0u8), any::<u8>()], 0..40),
+            digest in prop_oneof!["[0-9a-f]{64}", "\\PC{0,70}"],
+        ) {
+            let entry = QuarantineEntry {
+                id: "0123456789abcdef".into(),
+                original_path: PathBuf::from(OsString::from_vec(path.clone())),
+                size: 0,
+                mode: 0o100644,
+                uid: 0,
+                gid: 0,
+                atime_ns: 0,
+                mtime_ns: 0,
+                blake3: digest.clone(),
+                threats: Vec::new(),
+                detected_at: 0,
+                quarantined_at: 0,
+            };
+            if validate_entry(&entry).is_ok() {
+                let path = &entry.original_path;
+                prop_assert!(path.is_absolute());
+                prop_assert!(!path.as_os_str().as_bytes().contains(&0));
+                prop_assert!(path.components().all(|c| !matches!(c, Component::ParentDir | Component::CurDir)));
+                prop_assert!(digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()));
+            }
+        }
+    }
 }

@@ -10,10 +10,28 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 
 /// Receives a scan's results as they are found. Called from many worker threads at once.
 pub trait ScanSink: Sync {
+    /// The scan's targets are planned and workers are about to start (before any file event).
+    fn begin(&self, _scan: &ScanStart) {}
     /// A detection, error, skip or other per-file result.
     fn event(&self, event: &ScanEvent);
     /// A file has been scanned (for progress displays); called once per scanned file.
     fn file_scanned(&self, _path: &Path, _bytes: u64) {}
+    /// The scan is over; `summary` is also what [`crate::Engine::scan`] returns.
+    fn finish(&self, _summary: &ScanSummary) {}
+    /// Polled before each file and directory entry: once it returns true, the walk stops, the
+    /// workers finish the file in hand and the scan ends with `cancelled` set in its summary.
+    fn cancelled(&self) -> bool {
+        false
+    }
+}
+
+/// What a starting scan is about to do.
+#[derive(Debug, Clone)]
+pub struct ScanStart {
+    /// What is scanned.
+    pub kind: crate::ScanKind,
+    /// Worker threads.
+    pub threads: usize,
 }
 
 /// One detection: which detector found which threat in a file.
@@ -214,6 +232,8 @@ pub struct ScanSummary {
     pub quarantined: u64,
     /// Plugin calls that failed.
     pub plugin_faults: u64,
+    /// Whether the scan was cancelled before it covered every target.
+    pub cancelled: bool,
     /// Wall-clock time of the scan.
     pub duration_ms: u64,
 }

@@ -65,6 +65,9 @@ const MIGRATIONS: &[&str] = &[
         error TEXT,
         source TEXT NOT NULL
     );",
+    // The scanned file's identity, so recovery unlinks only that inode.
+    "ALTER TABLE quarantine ADD COLUMN dev INTEGER;
+     ALTER TABLE quarantine ADD COLUMN ino INTEGER;",
 ];
 
 /// An open state directory.

@@ -313,3 +313,54 @@ mod tests {
         }
     }
 }
+
+/// Property tests: any bytes, and real tables with any byte changed, give an error or regions
+/// inside the data — never a panic. `PROPTEST_CASES=20000 cargo test -p vigil-sdk proptests`
+/// runs them longer.
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::samples;
+
+    fn regions_fit(data: &[u8]) -> Result<(), TestCaseError> {
+        for parse in [elf_regions, pe_regions] {
+            if let Ok(regions) = parse(data) {
+                for region in regions {
+                    prop_assert!(
+                        region
+                            .offset
+                            .checked_add(region.size)
+                            .is_some_and(|end| end <= data.len())
+                    );
+                    let _ = region.bytes(data);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn arbitrary_bytes(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            regions_fit(&data)?;
+        }
+
+        #[test]
+        fn real_tables_with_bytes_changed(
+            changes in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+            pe in any::<bool>(),
+        ) {
+            let sections: &[(&str, &[u8], bool)] = &[(".text", &[0x90; 300], true), (".data", &[1; 200], false)];
+            let mut data = if pe { samples::pe(sections) } else { samples::elf64(sections) };
+            for (at, byte) in changes {
+                let at = at.index(data.len());
+                data[at] = byte;
+            }
+            regions_fit(&data)?;
+        }
+    }
+}

@@ -35,7 +35,7 @@ impl Harness {
     }
 
     /// Loads a built plugin (`.wasm`) with the default limits, except that faults never
-    /// disable it (each test call should see its own outcome).
+    /// disable it (each test call should see its own outcome; each is its own scan anyway).
     pub fn load(wasm: impl AsRef<Path>) -> Result<Self, String> {
         let wasm = wasm.as_ref();
         let bytes =
@@ -72,8 +72,14 @@ impl Harness {
     /// want the file), or the reason for a fault.
     pub fn scan(&self, file_name: &str, data: &[u8]) -> Result<Vec<Finding>, String> {
         let (mut findings, mut faults) = (Vec::new(), Vec::new());
-        self.set
-            .scan(Path::new(file_name), data, &mut findings, &mut faults);
+        let counts = self.set.scan_faults();
+        self.set.scan(
+            Path::new(file_name),
+            data,
+            &mut findings,
+            &mut faults,
+            &counts,
+        );
         match faults.pop() {
             Some(fault) => Err(fault.reason),
             None => Ok(findings),

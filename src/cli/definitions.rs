@@ -102,7 +102,7 @@ pub fn run(context: &Context, command: DefinitionsCommand) -> Result<ExitCode> {
         DefinitionsCommand::Status { format } => {
             let store = DefinitionsStore::open(Arc::new(context.open_state()?))?;
             let active = store.active()?;
-            if let Some(warning) = &active.warning {
+            for warning in &active.warnings {
                 eprintln!("vigil: warning: {warning}");
             }
             let info = active.info;

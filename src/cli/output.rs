@@ -71,7 +71,7 @@ impl Printer {
     }
 
     /// Prints the totals and clears the progress bar.
-    pub fn finish(&self, summary: &ScanSummary) {
+    fn print_summary(&self, summary: &ScanSummary) {
         if let Some(bar) = &self.progress {
             bar.finish_and_clear();
         }
@@ -108,6 +108,10 @@ impl Printer {
 }
 
 impl ScanSink for Printer {
+    fn finish(&self, summary: &ScanSummary) {
+        self.print_summary(summary);
+    }
+
     fn event(&self, event: &ScanEvent) {
         match self.format {
             Format::Jsonl => self.write(&serde_json::to_string(event).expect("events serialize")),

@@ -10,10 +10,9 @@ use clap::Subcommand;
 use serde_json::json;
 use vigil_engine::config::PluginsConfig;
 use vigil_engine::definitions::DefinitionsStore;
-use vigil_engine::plugin::{InputSize, PluginInfo};
+use vigil_engine::plugin::{InputSize, PLUGIN_CACHE, PluginInfo, PluginSet};
 
 use super::output::Format;
-use super::scan::load_plugins;
 use super::{Context, print_line};
 
 /// `vigil plugin ...`
@@ -46,18 +45,20 @@ pub fn run(context: &Context, command: PluginCommand) -> Result<ExitCode> {
         enabled: true,
         ..config.plugins.clone()
     };
+    let cache = state.dir().join(PLUGIN_CACHE);
+    let load = |sources: &[(String, Vec<u8>)], files: &[PathBuf]| {
+        PluginSet::load_with_files(sources, files, &limits, 1, Some(&cache))
+    };
     let (set, format) = match command {
         PluginCommand::List { plugins, format } => {
             let definitions = DefinitionsStore::open(state.clone())?.active()?;
-            let set = load_plugins(&limits, &definitions.plugins, &plugins, 1, &state)?;
+            let set = load(&definitions.plugins, &plugins)?;
             if !config.plugins.enabled {
                 eprintln!("vigil: note: plugins.enabled is false: scans run none of these");
             }
             (set, format)
         }
-        PluginCommand::Info { path, format } => {
-            (load_plugins(&limits, &[], &[path], 1, &state)?, format)
-        }
+        PluginCommand::Info { path, format } => (load(&[], &[path])?, format),
     };
     for plugin in set.plugins() {
         let info = &plugin.info;

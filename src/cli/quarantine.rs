@@ -44,7 +44,8 @@ pub enum QuarantineCommand {
 
 /// Runs a `quarantine` command.
 pub fn run(context: &Context, command: QuarantineCommand) -> Result<ExitCode> {
-    let vault = Vault::open(Arc::new(context.open_state()?))?;
+    let (config, _) = context.load_config()?;
+    let vault = Vault::open(Arc::new(context.open_state()?), &config.quarantine)?;
     match command {
         QuarantineCommand::List { format } => {
             for entry in vault.list()? {

@@ -1,18 +1,13 @@
-//! `vigil scan quick|full|custom`: builds the engine from the configuration, the stored exclusions
-//! and the rules, runs the scan and maps the outcome to the exit code.
+//! `vigil scan quick|full|custom`: turns the options into an [`EngineBuilder`], runs the scan with
+//! a printer as its sink and maps the outcome to the exit code.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
-use vigil_engine::config::{PluginsConfig, ThreatAction};
-use vigil_engine::definitions::DefinitionsStore;
-use vigil_engine::detect::yara::load_sources;
-use vigil_engine::plugin::{PLUGIN_CACHE, PluginSet};
-use vigil_engine::state::State;
-use vigil_engine::{Engine, ScanKind, ScanRequest};
+use vigil_engine::config::ThreatAction;
+use vigil_engine::{EngineBuilder, ScanKind, ScanRequest};
 
 use super::Context;
 use super::output::{Format, Printer};
@@ -91,29 +86,25 @@ pub fn run(context: &Context, args: ScanArgs) -> Result<ExitCode> {
     if let Some(limit) = options.max_file_size {
         config.antivirus_engine.max_file_size = limit;
     }
-    let threads = options.threads.unwrap_or_else(|| config.scan_threads());
-    anyhow::ensure!(threads > 0, "--threads must be at least 1");
-
-    let mut extra_rules = Vec::new();
-    for path in &options.rules {
-        extra_rules.extend(load_sources(path)?);
-    }
-    let state = Arc::new(context.open_state()?);
-    let definitions = DefinitionsStore::open(state.clone())?.active()?;
-    if let Some(warning) = &definitions.warning {
-        eprintln!("vigil: warning: {warning}");
-    }
     if options.no_plugins {
         config.plugins.enabled = false;
     }
-    let plugins = load_plugins(
-        &config.plugins,
-        &definitions.plugins,
-        &options.plugins,
-        threads,
-        &state,
-    )?;
-    let engine = Engine::new(config, definitions.detectors(&extra_rules, plugins)?, state)?;
+    let threads = options.threads.unwrap_or_else(|| config.scan_threads());
+    anyhow::ensure!(threads > 0, "--threads must be at least 1");
+
+    let mut builder = EngineBuilder::new(config)
+        .state_dir(context.state_dir())
+        .concurrency(threads);
+    for path in options.rules {
+        builder = builder.extra_rules(path);
+    }
+    for path in options.plugins {
+        builder = builder.extra_plugin(path);
+    }
+    let engine = builder.build()?;
+    for warning in engine.warnings() {
+        eprintln!("vigil: warning: {warning}");
+    }
 
     let kind = match args.kind {
         KindArg::Quick => ScanKind::Quick,
@@ -124,36 +115,9 @@ pub fn run(context: &Context, args: ScanArgs) -> Result<ExitCode> {
     let summary = engine
         .scan(&ScanRequest { kind, threads }, &printer)
         .context("scan not started")?;
-    printer.finish(&summary);
     Ok(if summary.detections > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// The plugins a scan runs: the definitions' and those given with `--plugin`, unless plugins are
-/// turned off. Compiled code is cached in the state dir.
-pub fn load_plugins(
-    limits: &PluginsConfig,
-    from_definitions: &[(String, Vec<u8>)],
-    extra: &[PathBuf],
-    threads: usize,
-    state: &State,
-) -> Result<PluginSet> {
-    if !limits.enabled {
-        return Ok(PluginSet::none());
-    }
-    let mut sources = from_definitions.to_vec();
-    for path in extra {
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("cannot read plugin {}", path.display()))?;
-        sources.push((path.display().to_string(), bytes));
-    }
-    Ok(PluginSet::load(
-        &sources,
-        limits,
-        threads,
-        Some(&state.dir().join(PLUGIN_CACHE)),
-    )?)
 }

@@ -10,7 +10,7 @@ pub mod yara;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::plugin::{PluginFault, PluginSet};
+use crate::plugin::{PluginFault, PluginSet, ScanFaults};
 use crate::report::Finding;
 
 /// Every detector the engine runs, in compiled form.
@@ -24,12 +24,14 @@ pub struct Detectors {
 }
 
 impl Detectors {
-    /// The per-thread state for one worker.
-    pub fn worker(&self, timeout: Duration) -> DetectorWorker<'_> {
+    /// The per-thread state for one worker of a scan whose plugin faults are counted in
+    /// `faults` (public for tools that drive the detectors directly, such as the benchmarks).
+    pub fn worker<'d>(&'d self, timeout: Duration, faults: &'d ScanFaults) -> DetectorWorker<'d> {
         DetectorWorker {
             yara: self.yara.scanner(timeout),
             hashes: &self.hashes,
             plugins: &self.plugins,
+            faults,
         }
     }
 }
@@ -39,6 +41,7 @@ pub struct DetectorWorker<'d> {
     yara: yara::YaraScanner<'d>,
     hashes: &'d hash::HashLists,
     plugins: &'d PluginSet,
+    faults: &'d ScanFaults,
 }
 
 impl DetectorWorker<'_> {
@@ -54,7 +57,7 @@ impl DetectorWorker<'_> {
     ) -> Result<(), String> {
         self.hashes.scan(data, out);
         let yara = self.yara.scan(data, out);
-        self.plugins.scan(path, data, out, faults);
+        self.plugins.scan(path, data, out, faults, self.faults);
         yara
     }
 }

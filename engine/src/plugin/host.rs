@@ -3,8 +3,8 @@
 
 use std::borrow::Cow;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -40,11 +40,13 @@ pub struct PluginHost {
     limits: PluginsConfig,
     cache: Option<CompileCache>,
     ticker: EpochTicker,
+    slots: CallSlots,
 }
 
 impl PluginHost {
-    /// A host for up to `concurrency` simultaneous calls (one per scan thread), caching compiled
-    /// plugins in `cache_dir` when given.
+    /// A host for up to `concurrency` simultaneous calls, caching compiled plugins in
+    /// `cache_dir` when given. More callers than that (several scans at once, or more threads
+    /// than the engine was built for) wait for a free instance; they never fault for want of one.
     pub fn new(
         limits: &PluginsConfig,
         concurrency: usize,
@@ -87,6 +89,7 @@ impl PluginHost {
             limits: limits.clone(),
             cache,
             ticker,
+            slots: CallSlots::new(slots),
         })
     }
 
@@ -176,6 +179,7 @@ impl PluginHost {
         name: &str,
         body: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<R>,
     ) -> Result<R, String> {
+        let _slot = self.slots.take();
         let mut store = Store::new(&self.engine, CallState::new(name, &self.limits));
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(
@@ -219,6 +223,40 @@ impl PluginHost {
             Some(trap) => format!("trapped: {trap}"),
             None => format!("failed: {}", root_cause(err)),
         }
+    }
+}
+
+/// Counts the pool's component instances in use; a call waits for one to be free.
+struct CallSlots {
+    free: Mutex<u32>,
+    freed: Condvar,
+}
+
+/// One instance slot, given back when dropped.
+struct CallSlot<'s>(&'s CallSlots);
+
+impl CallSlots {
+    fn new(slots: u32) -> Self {
+        Self {
+            free: Mutex::new(slots),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn take(&self) -> CallSlot<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|p| p.into_inner());
+        }
+        *free -= 1;
+        CallSlot(self)
+    }
+}
+
+impl Drop for CallSlot<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.0.freed.notify_one();
     }
 }
 

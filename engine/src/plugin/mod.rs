@@ -6,7 +6,8 @@
 //! [`PluginSet`] is what a scan holds: the host and the loaded [`Plugin`]s, shared by every
 //! worker thread. A plugin that traps, runs out of time or memory, or returns malformed data
 //! produces a [`PluginFault`]; after `plugins.max_faults` of them it is disabled for the rest of
-//! the scan.
+//! the scan. Fault counts belong to one scan ([`ScanFaults`]), not to the loaded set: a plugin
+//! disabled in one scan runs again in the next.
 
 mod bindings;
 mod cache;
@@ -98,8 +99,12 @@ pub struct Plugin {
     /// What it says about itself.
     pub info: PluginInfo,
     prepared: Prepared,
-    faults: AtomicU32,
-    disabled: AtomicBool,
+}
+
+/// One scan's fault counts, one per loaded plugin, and which plugins that scan has disabled.
+pub struct ScanFaults {
+    counts: Vec<AtomicU32>,
+    disabled: Vec<AtomicBool>,
 }
 
 /// A plugin call that failed; the file's other results stand.
@@ -169,23 +174,56 @@ impl PluginSet {
         })
     }
 
+    /// Like [`PluginSet::load`], with the plugin files at `files` added after `sources`; a file
+    /// that cannot be read is an error naming it.
+    pub fn load_with_files(
+        sources: &[(String, Vec<u8>)],
+        files: &[std::path::PathBuf],
+        limits: &PluginsConfig,
+        concurrency: usize,
+        cache_dir: Option<&Path>,
+    ) -> Result<Self, EngineError> {
+        let mut sources = sources.to_vec();
+        for path in files {
+            let bytes = std::fs::read(path).map_err(|err| EngineError::Plugin {
+                origin: path.display().to_string(),
+                message: format!("cannot be read: {err}"),
+            })?;
+            sources.push((path.display().to_string(), bytes));
+        }
+        Self::load(&sources, limits, concurrency, cache_dir)
+    }
+
     /// The loaded plugins.
     pub fn plugins(&self) -> &[Plugin] {
         &self.plugins
     }
 
-    /// Runs every enabled plugin that wants this file on it: findings are appended to
-    /// `findings`, failures to `faults`.
+    /// Fresh fault counts for one scan.
+    pub fn scan_faults(&self) -> ScanFaults {
+        ScanFaults {
+            counts: self.plugins.iter().map(|_| AtomicU32::new(0)).collect(),
+            disabled: self
+                .plugins
+                .iter()
+                .map(|_| AtomicBool::new(false))
+                .collect(),
+        }
+    }
+
+    /// Runs every plugin that wants this file and that this scan has not disabled: findings are
+    /// appended to `findings`, failures to `faults` and counted in `scan`.
     pub fn scan(
         &self,
         path: &Path,
         data: &[u8],
         findings: &mut Vec<Finding>,
         faults: &mut Vec<PluginFault>,
+        scan: &ScanFaults,
     ) {
         let Some(host) = &self.host else { return };
-        for plugin in &self.plugins {
-            if plugin.disabled.load(Ordering::Relaxed) || !plugin.info.wants(path, data) {
+        for (index, plugin) in self.plugins.iter().enumerate() {
+            if scan.disabled[index].load(Ordering::Relaxed) || !plugin.info.wants(path, data) {
                 continue;
             }
             // No plugin gets more than plugins.max_input_size, whatever prefix it asks for.
@@ -205,25 +243,25 @@ impl PluginSet {
                 .and_then(|raw| output::check(raw, &plugin.info, data.len() as u64, host.limits()));
             match result {
                 Ok(found) => findings.extend(found),
-                Err(reason) => faults.push(plugin.fault(reason, host.limits().max_faults)),
+                Err(reason) => faults.push(PluginFault {
+                    plugin: plugin.info.name.clone(),
+                    reason,
+                    disabled_after: scan.count(index, host.limits().max_faults),
+                }),
             }
         }
     }
 }
 
-impl Plugin {
-    /// Counts a fault, disabling the plugin when it reaches `max_faults`.
-    fn fault(&self, reason: String, max_faults: u32) -> PluginFault {
-        let count = self.faults.fetch_add(1, Ordering::Relaxed) + 1;
-        let disabled_after = (count == max_faults).then(|| {
-            self.disabled.store(true, Ordering::Relaxed);
+impl ScanFaults {
+    /// Counts a fault of plugin `index`; returns the count when it reaches `max_faults` and
+    /// the plugin is disabled for the rest of this scan.
+    fn count(&self, index: usize, max_faults: u32) -> Option<u32> {
+        let count = self.counts[index].fetch_add(1, Ordering::Relaxed) + 1;
+        (count == max_faults).then(|| {
+            self.disabled[index].store(true, Ordering::Relaxed);
             count
-        });
-        PluginFault {
-            plugin: self.info.name.clone(),
-            reason,
-            disabled_after,
-        }
+        })
     }
 }
 
@@ -236,10 +274,5 @@ fn load_one(host: &PluginHost, origin: &str, bytes: &[u8]) -> Result<Plugin, Str
         .map_err(|reason| format!("describe() {reason}"))?;
     let mut info = output::descriptor(descriptor, origin, digest)?;
     info.from_cache = from_cache;
-    Ok(Plugin {
-        info,
-        prepared,
-        faults: AtomicU32::new(0),
-        disabled: AtomicBool::new(false),
-    })
+    Ok(Plugin { info, prepared })
 }

@@ -197,3 +197,65 @@ mod tests {
         }
     }
 }
+
+/// Property tests: whatever a plugin returns, `check` either refuses it or yields detections that
+/// respect every limit (count, text, name shape, offset inside the file).
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn info() -> PluginInfo {
+        PluginInfo {
+            name: "p".into(),
+            version: "1".into(),
+            description: String::new(),
+            magic: Vec::new(),
+            extensions: Vec::new(),
+            min_size: 0,
+            input: InputSize::WholeFile,
+            origin: "test".into(),
+            digest: String::new(),
+            from_cache: false,
+        }
+    }
+
+    fn finding() -> impl Strategy<Value = bindings::Finding> {
+        (
+            prop_oneof!["\\PC{0,40}", "[A-Za-z]{1,8}:[A-Za-z]{1,8}/[A-Za-z.]{1,12}"],
+            "\\PC{0,60}",
+            proptest::option::of(0u64..2000),
+        )
+            .prop_map(|(threat, description, offset)| bindings::Finding {
+                threat,
+                severity: Severity::High,
+                description,
+                offset,
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn accepted_output_respects_every_limit(
+            raw in proptest::collection::vec(finding(), 0..12),
+            file_size in 1u64..1500,
+            max_findings in 0u32..10,
+            max_output_size in 0u64..400,
+        ) {
+            let limits = PluginsConfig { max_findings, max_output_size, ..PluginsConfig::default() };
+            if let Ok(found) = check(raw.clone(), &info(), file_size, &limits) {
+                prop_assert!(found.len() <= max_findings as usize);
+                let text: usize = raw.iter().map(|f| f.threat.len() + f.description.len()).sum();
+                prop_assert!(text as u64 <= max_output_size);
+                for finding in found {
+                    prop_assert!(is_threat_name(&finding.threat));
+                    prop_assert!(finding.offset.is_none_or(|o| o < file_size));
+                    prop_assert!(!finding.description.chars().any(char::is_control));
+                }
+            }
+        }
+    }
+}
