@@ -79,3 +79,10 @@ pub fn find_on_path(name: &str) -> Option<PathBuf> {
         .map(|dir| Path::new(dir).join(name))
         .find(|path| path.is_file())
 }
+
+/// Another `vigil` to compare with in the same run (`VIGIL_BASELINE_BIN`, for example a build of
+/// an earlier commit), if set.
+#[allow(dead_code)] // not every benchmark compares builds
+pub fn baseline_bin() -> Option<PathBuf> {
+    std::env::var_os("VIGIL_BASELINE_BIN").map(PathBuf::from)
+}

@@ -6,7 +6,10 @@
 //! means every thread really ran), and results are stated as ratios within this run.
 //!
 //! Environment: `VIGIL_BENCH_SCALE` (corpus size, 1.0 = about 1 GiB), `VIGIL_BENCH_ROUNDS` (5),
-//! `VIGIL_BENCH_THREADS` (all cores).
+//! `VIGIL_BENCH_THREADS` (all cores); `VIGIL_BENCH_CORPUS=DIR` scans DIR instead of the generated
+//! corpus (for example real files from `real-corpus.sh`); `VIGIL_BASELINE_BIN=PATH` adds another
+//! `vigil` build (say, of an earlier commit) as one more alternated case, to state a regression as
+//! a ratio within one run.
 
 mod corpus;
 mod measure;
@@ -17,7 +20,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use measure::{
-    Sample, bench_threads, cpu_of, env_or, find_on_path, measure_command, median, target_dir,
+    Sample, baseline_bin, bench_threads, cpu_of, env_or, find_on_path, measure_command, median,
+    target_dir,
 };
 
 /// The read limit: walk in parallel with `threads` threads and read every byte of every file
@@ -73,18 +77,22 @@ fn main() {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let target = target_dir();
     let started = Instant::now();
-    let root = corpus::generate(&target, scale);
+    let root = match std::env::var_os("VIGIL_BENCH_CORPUS") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => corpus::generate(&target, scale),
+    };
     println!(
         "corpus {} ready in {:.1?}",
         root.display(),
         started.elapsed()
     );
 
-    let vigil = env!("CARGO_BIN_EXE_vigil");
+    let vigil = Path::new(env!("CARGO_BIN_EXE_vigil"));
+    let baseline = baseline_bin();
     let state = tempfile::tempdir().unwrap();
     let empty_config = state.path().join("vigil.toml");
     std::fs::write(&empty_config, "").unwrap();
-    let vigil_scan = |target: &Path| {
+    let scan_with = |vigil: &Path, target: &Path| {
         let mut command = Command::new(vigil);
         command
             .args(["scan", "custom"])
@@ -97,6 +105,7 @@ fn main() {
             .env("VIGIL_CONFIG", &empty_config);
         command
     };
+    let vigil_scan = |target: &Path| scan_with(vigil, target);
     let yr = find_on_path("yr");
     let yr_scan = |yr: &Path| {
         let mut command = Command::new(yr);
@@ -119,21 +128,33 @@ fn main() {
                 .to_string())
     );
 
-    let (mut reads, mut scans, mut yrs) = (Vec::new(), Vec::new(), Vec::new());
+    // The generated corpus is clean; a real one may hold test files that are detected.
+    let expected =
+        |code: i32| code == 0 || (code == 1 && std::env::var_os("VIGIL_BENCH_CORPUS").is_some());
+    let (mut reads, mut scans, mut yrs, mut bases) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         reads.push(read_limit(&root, threads).0);
         let (sample, code) = measure_command(&mut vigil_scan(&root));
-        assert_eq!(code, 0, "the corpus is clean; vigil exited {code}");
+        assert!(expected(code), "vigil exited {code}");
         scans.push(sample);
+        if let Some(baseline) = &baseline {
+            let (sample, code) = measure_command(&mut scan_with(baseline, &root));
+            assert!(expected(code), "the baseline vigil exited {code}");
+            bases.push(sample);
+        }
         if let Some(yr) = &yr {
             let (sample, code) = measure_command(&mut yr_scan(yr));
             assert_eq!(code, 0, "yr exited {code}");
             yrs.push(sample);
         }
         println!(
-            "round {round}: read {:.3?}  vigil {:.3?}{}",
+            "round {round}: read {:.3?}  vigil {:.3?}{}{}",
             reads[round].wall,
             scans[round].wall,
+            bases
+                .last()
+                .map_or(String::new(), |s| format!("  baseline {:.3?}", s.wall)),
             yrs.last()
                 .map_or(String::new(), |s| format!("  yr {:.3?}", s.wall))
         );
@@ -168,6 +189,25 @@ fn main() {
         println!("ratio vigil / yr: {scan_vs_yr:.2}x (target <= 1.0x)");
     }
 
+    if !bases.is_empty() {
+        let base = median(&bases);
+        println!(
+            "  (d) baseline     {:>9.3?} cpu {:>9.3?}  {:>7.0} MiB/s",
+            base.wall,
+            base.cpu,
+            mib_per_s(base)
+        );
+        println!(
+            "ratio vigil / baseline: wall {:.3}x, cpu {:.3}x (no regression: about 1.0x); peak RSS {} vs {} KiB",
+            scan.wall.as_secs_f64() / base.wall.as_secs_f64(),
+            scan.cpu.as_secs_f64() / base.cpu.as_secs_f64(),
+            scan.peak_rss_kib,
+            base.peak_rss_kib
+        );
+    }
+    if !root.join("part0").is_dir() {
+        return;
+    }
     let (half, _) = measure_command(&mut vigil_scan(&root.join("part0")));
     let (whole, _) = measure_command(&mut vigil_scan(&root));
     println!(

@@ -698,3 +698,23 @@ fn the_vault_is_bounded_and_a_file_that_does_not_fit_stays_in_place() {
     assert!(large.exists());
     assert_eq!(entries(&sandbox).len(), 1);
 }
+
+#[test]
+fn a_target_named_through_a_linked_folder_is_quarantined_from_its_real_folder() {
+    let sandbox = Sandbox::new();
+    let real = sandbox.write("real/inner/threat.com", eicar());
+    // As `/bin -> usr/bin` on merged-/usr systems: the administrator names the path with a link.
+    let linked = sandbox.root().join("linked");
+    std::os::unix::fs::symlink(sandbox.corpus("real"), &linked).unwrap();
+    let named = linked.join("inner/threat.com");
+    let scan = sandbox.scan(&["custom", text(&named), "--action", "quarantine"]);
+    assert_eq!(scan.code, 1, "{}", scan.stderr);
+    let quarantined = scan.of_type("quarantined");
+    assert_eq!(quarantined.len(), 1, "{:?}", scan.records);
+    assert_eq!(
+        quarantined[0]["path"],
+        text(&real),
+        "reported by its real path"
+    );
+    assert!(!real.exists());
+}

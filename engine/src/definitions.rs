@@ -307,7 +307,8 @@ impl DefinitionsStore {
         Some(self.dir.join(target))
     }
 
-    /// Removes staging folders, half-made links and versions neither active nor previous.
+    /// Removes staging folders, half-made links, versions neither active nor previous, and
+    /// temporary files left in the kept versions.
     fn clean_up(&self) -> Result<(), EngineError> {
         let keep: HashSet<PathBuf> = ["active", "previous"]
             .iter()
@@ -333,6 +334,13 @@ impl DefinitionsStore {
         for path in list(&self.dir.join("versions"))? {
             if !keep.contains(&path) {
                 remove_tree(&path)?;
+                continue;
+            }
+            // A rewrite of compiled.rules or install.json interrupted before its rename.
+            for file in list(&path)? {
+                if file.extension().is_some_and(|ext| ext == "tmp") {
+                    remove_if_present(&file)?;
+                }
             }
         }
         Ok(())

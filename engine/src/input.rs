@@ -28,12 +28,13 @@ impl FileReader {
     }
 
     /// Calls `scan` with the object's bytes. Returns the number of bytes scanned and the scan's
-    /// result, or why the file could not be scanned.
+    /// result (with `cut_short` set if the file shrank under a mapped scan), or why the file could
+    /// not be read.
     pub(crate) fn with_contents<R>(
         &mut self,
         object: &ScanObject,
         scan: impl FnOnce(&[u8]) -> R,
-    ) -> Result<(u64, R), Unscannable> {
+    ) -> Result<Contents<R>, Unscannable> {
         let size = object.identity().size;
         if self.max_file_size != 0 && size > self.max_file_size {
             return Err(Unscannable::Skipped(format!(
@@ -46,7 +47,11 @@ impl FileReader {
                 .read_into(&mut self.buffer, size)
                 .map_err(|err| Unscannable::Error(format!("cannot read: {err}")))?;
             let bytes = &self.buffer[..read];
-            return Ok((read as u64, scan(bytes)));
+            return Ok(Contents {
+                bytes: read as u64,
+                result: scan(bytes),
+                cut_short: false,
+            });
         }
         // SAFETY: the mapping is read-only and private to this call; a concurrent truncation is
         // handled by the SIGBUS guard around every access.
@@ -54,12 +59,25 @@ impl FileReader {
             .map_err(|err| Unscannable::Error(format!("cannot map: {err}")))?;
         crate::fault::truncate_mapped(object.file());
         let (result, cut_short) = sigbus::guarded(&map, || scan(&map));
-        if cut_short {
-            return Err(Unscannable::Error(
-                "file shrank while it was being scanned (truncated or rewritten); scan it again"
-                    .into(),
-            ));
-        }
-        Ok((map.len() as u64, result))
+        Ok(Contents {
+            bytes: map.len() as u64,
+            result,
+            cut_short,
+        })
     }
 }
+
+/// What [`FileReader::with_contents`] read and what the scan of it returned.
+pub(crate) struct Contents<R> {
+    /// Bytes given to the scan.
+    pub(crate) bytes: u64,
+    /// The scan's result.
+    pub(crate) result: R,
+    /// The file shrank while it was mapped: the pages past its new end read as zeros, and the
+    /// file is not what was scanned any more.
+    pub(crate) cut_short: bool,
+}
+
+/// The reason reported for a file that shrank under the scan.
+pub(crate) const CUT_SHORT: &str =
+    "file shrank while it was being scanned (truncated or rewritten); scan it again";

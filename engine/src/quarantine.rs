@@ -163,12 +163,8 @@ impl Vault {
             ))
         };
         let (folder, name) = split(path).ok_or_else(|| left_in_place("has no file name".into()))?;
-        let parent = SafeDir::open(folder).map_err(|err| {
-            left_in_place(format!(
-                "cannot be reached without following a symbolic link ({}: {err})",
-                folder.display()
-            ))
-        })?;
+        let parent =
+            SafeDir::open(folder).map_err(|err| left_in_place(unreachable_folder(folder, &err)))?;
         if !names_file(&parent, name, &identity) {
             return Err(left_in_place(
                 "no longer names the file that was scanned (moved or replaced)".into(),
@@ -397,12 +393,8 @@ impl Vault {
         let (folder, name) = split(&target).ok_or_else(|| cannot("no file name".into()))?;
         // Every step below is relative to this folder: a folder swapped for a link afterwards
         // changes nothing, and one that is a link now is refused.
-        let parent = SafeDir::open(folder).map_err(|err| {
-            cannot(format!(
-                "its folder cannot be opened without following a symbolic link ({}: {err})",
-                folder.display()
-            ))
-        })?;
+        let parent = SafeDir::open(folder)
+            .map_err(|err| cannot(format!("it {}", unreachable_folder(folder, &err))))?;
         let exists = parent
             .contains(name)
             .map_err(|err| cannot(err.to_string()))?;
@@ -413,13 +405,13 @@ impl Vault {
             )));
         }
         let temp = restore_temp(id);
+        parent
+            .remove_if_present(&temp)
+            .map_err(|err| cannot(err.to_string()))?;
         // Record the target first, so recovery can clean up the temporary file after a crash.
         self.set_restoring(id, &target)?;
         fault::point("restore: row restoring");
         fault::pause("restore: before create");
-        parent
-            .remove_if_present(&temp)
-            .map_err(|err| cannot(err.to_string()))?;
         if let Err(err) = self.decrypt_into(&entry, &parent, &temp) {
             self.set_status(id, "quarantined")?;
             return Err(err);
@@ -821,6 +813,22 @@ fn apply_metadata(file: &File, entry: &QuarantineEntry) -> Result<(), EngineErro
 /// The name of the temporary file a restore writes beside its target.
 fn restore_temp(id: &str) -> OsString {
     OsString::from(format!(".vigil-restore-{id}"))
+}
+
+/// Why a file's folder could not be opened without following links, for people.
+fn unreachable_folder(folder: &Path, err: &io::Error) -> String {
+    if err.raw_os_error() == Some(libc::ELOOP) {
+        format!(
+            "is in a folder reached through a symbolic link ({}), which Vigil does not follow \
+             when it acts on a file",
+            folder.display()
+        )
+    } else {
+        format!(
+            "is in a folder that cannot be opened ({}: {err})",
+            folder.display()
+        )
+    }
 }
 
 /// Whether `name` in `folder` is, right now, the file `identity` describes (not following a link).

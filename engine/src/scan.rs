@@ -20,7 +20,7 @@ use crate::detect::{DetectorWorker, Detectors};
 use crate::discover;
 use crate::error::EngineError;
 use crate::exclusions::Exclusions;
-use crate::input::FileReader;
+use crate::input::{CUT_SHORT, Contents, FileReader};
 use crate::object::{ScanObject, Unscannable};
 use crate::plugin::{PLUGIN_CACHE, PluginFault, PluginSet};
 use crate::quarantine::Vault;
@@ -439,15 +439,29 @@ impl Worker<'_> {
         act: bool,
     ) -> Scanned {
         let path = object.path();
-        let (bytes, detected) = match self.detect_object(engine, object, report) {
-            Ok(read) => read,
+        let contents = match self.detect_object(engine, object, report) {
+            Ok(contents) => contents,
             Err(problem) => {
                 report(problem_event(path.to_path_buf(), problem));
                 return Scanned::default();
             }
         };
+        let detected = contents.result;
         let threats = engine.decide(path, detected.findings, detected.digest.as_deref(), report);
-        if act && !threats.is_empty() {
+        let infected = !threats.is_empty();
+        if contents.cut_short {
+            // What was found is reported, but the file is no longer what was scanned: it is not
+            // acted on, and not counted as scanned.
+            report(problem_event(
+                path.to_path_buf(),
+                Unscannable::Error(CUT_SHORT.into()),
+            ));
+            return Scanned {
+                bytes: None,
+                infected,
+            };
+        }
+        if act && infected {
             engine.act(object, &threats, report);
         }
         if let Err(reason) = detected.result {
@@ -458,8 +472,8 @@ impl Worker<'_> {
             ));
         }
         Scanned {
-            bytes: Some(bytes),
-            infected: !threats.is_empty(),
+            bytes: Some(contents.bytes),
+            infected,
         }
     }
 
@@ -469,7 +483,7 @@ impl Worker<'_> {
         engine: &Engine,
         object: &ScanObject,
         report: &(dyn Fn(ScanEvent) + Sync),
-    ) -> Result<(u64, Detected), Unscannable> {
+    ) -> Result<Contents<Detected>, Unscannable> {
         let Self {
             reader,
             detector,

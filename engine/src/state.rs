@@ -120,7 +120,7 @@ impl State {
     }
 
     /// The database connection (one at a time: SQLite serialises writers anyway).
-    pub fn db(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn db(&self) -> MutexGuard<'_, Connection> {
         self.db
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -143,7 +143,7 @@ impl State {
     }
 
     /// Wraps a database error with the state directory it concerns.
-    pub fn error(&self, err: rusqlite::Error) -> EngineError {
+    pub(crate) fn error(&self, err: rusqlite::Error) -> EngineError {
         EngineError::State {
             dir: self.dir.clone(),
             message: format!("database: {err}"),
@@ -255,7 +255,7 @@ impl State {
     }
 
     /// Appends a line to the threat history.
-    pub fn record(
+    pub(crate) fn record(
         &self,
         action: &str,
         path: &Path,
@@ -272,7 +272,7 @@ impl State {
     /// Runs database changes that guard no user file with `synchronous = NORMAL`: they are
     /// committed without waiting for the disk (a crash keeps them; a power cut may lose the last
     /// ones, until the next ordinary commit makes them durable). Everything else runs with `FULL`.
-    pub fn without_waiting_for_disk<T>(
+    pub(crate) fn without_waiting_for_disk<T>(
         &self,
         change: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
     ) -> Result<T, EngineError> {
@@ -312,7 +312,7 @@ impl State {
 
     /// Digests of files restored from quarantine at or after `since` (Unix seconds): the
     /// restoration exclusion still covers them.
-    pub fn restored_since(
+    pub(crate) fn restored_since(
         &self,
         since: i64,
     ) -> Result<std::collections::HashMap<String, i64>, EngineError> {
@@ -329,7 +329,7 @@ impl State {
 }
 
 /// Appends one threat-history line inside the caller's connection or transaction.
-pub fn insert_history(
+pub(crate) fn insert_history(
     db: &Connection,
     action: &str,
     path: &Path,
@@ -353,7 +353,7 @@ pub fn insert_history(
 }
 
 /// Seconds since the Unix epoch.
-pub fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)

@@ -58,13 +58,16 @@ pub fn plan(
                 why: err.to_string(),
             })?;
         // A link named explicitly is followed (as `find -H` does); links met below it are not.
+        // Links in the folders above a target are resolved too, now, while the administrator's
+        // path is what counts: every later action opens folders without following links, so a
+        // root like `/bin/x` (with `/bin -> usr/bin`) must become `/usr/bin/x` here.
         let root = if metadata.file_type().is_symlink() {
             std::fs::canonicalize(&candidate).map_err(|err| EngineError::Target {
                 path: candidate.clone(),
                 why: format!("symbolic link cannot be resolved: {err}"),
             })?
         } else {
-            normalize(&candidate)
+            resolve_folder(&normalize(&candidate))
         };
         let is_directory = std::fs::metadata(&root).is_ok_and(|m| m.is_dir());
         if exclusions.excludes_target(&root, is_directory) {
@@ -77,6 +80,16 @@ pub fn plan(
         }
     }
     Ok(plan)
+}
+
+/// `path` with the links in its folder resolved (its last component is kept as it is).
+fn resolve_folder(path: &Path) -> PathBuf {
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => std::fs::canonicalize(parent)
+            .map(|parent| parent.join(name))
+            .unwrap_or_else(|_| path.to_path_buf()),
+        _ => path.to_path_buf(),
+    }
 }
 
 /// Expands `*`, `?` and `[...]` in the components of a configured folder, keeping what exists.
