@@ -85,9 +85,8 @@ pub struct Vault {
     dir: PathBuf,
     key: [u8; 32],
     limits: QuarantineConfig,
-    /// Bytes being copied in by this process right now, counted against `quarantine.max_size`
-    /// before the copies are recorded.
-    reserved: Mutex<u64>,
+    /// What the vault holds, as this process knows it, for `quarantine.max_size`.
+    usage: Mutex<Usage>,
     /// Held shared while the vault is open, so that recovery (which needs it exclusively) never
     /// runs while another process is in the middle of an operation.
     _lock: FileLock,
@@ -121,7 +120,7 @@ impl Vault {
                 dir: dir.clone(),
                 key,
                 limits: limits.clone(),
-                reserved: Mutex::new(0),
+                usage: Mutex::default(),
                 _lock: exclusive,
             };
             recovering.recover()?;
@@ -132,7 +131,7 @@ impl Vault {
             dir,
             key,
             limits: limits.clone(),
-            reserved: Mutex::new(0),
+            usage: Mutex::default(),
             _lock: shared,
         })
     }
@@ -170,7 +169,7 @@ impl Vault {
                 "no longer names the file that was scanned (moved or replaced)".into(),
             ));
         }
-        let _reservation = self.reserve(identity.size).map_err(left_in_place)?;
+        let mut reservation = self.reserve(identity.size).map_err(left_in_place)?;
         let now = unix_now();
         let mut entry = QuarantineEntry {
             id: random_id()?,
@@ -199,6 +198,7 @@ impl Vault {
         entry.blake3 = digest;
         entry.size = size;
         self.insert_stored(&entry, &identity)?;
+        reservation.stored = true;
         fault::point("quarantine: row stored");
         fault::pause("quarantine: before unlink");
 
@@ -233,10 +233,20 @@ impl Vault {
     /// Counts `size` bytes against `quarantine.max_size` and checks `quarantine.min_free_space`;
     /// the reservation lasts until the returned guard is dropped (by then the entry is recorded).
     fn reserve(&self, size: u64) -> Result<Reservation<'_>, String> {
-        let mut reserved = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
-        let stored = self.stored_bytes().map_err(|err| err.to_string())?;
+        let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
         let max = self.limits.max_size;
-        if stored + *reserved + size > max {
+        // Counting the entries costs a pass over the table: do it once, then add what this
+        // process stores, and count again whenever that estimate comes within an eighth of the
+        // limit (other processes may have added entries meanwhile).
+        let stored = match usage.stored {
+            Some(stored) if stored + usage.reserved + size <= max - max / 8 => stored,
+            _ => {
+                let stored = self.stored_bytes().map_err(|err| err.to_string())?;
+                usage.stored = Some(stored);
+                stored
+            }
+        };
+        if stored + usage.reserved + size > max {
             return Err(format!(
                 "would take the vault over quarantine.max_size ({stored} bytes stored + {size} > {max})"
             ));
@@ -244,13 +254,17 @@ impl Vault {
         let free =
             free_space(&self.dir).map_err(|err| format!("cannot measure free space: {err}"))?;
         let floor = self.limits.min_free_space;
-        if free.saturating_sub(*reserved + size) < floor {
+        if free.saturating_sub(usage.reserved + size) < floor {
             return Err(format!(
                 "would leave less than quarantine.min_free_space ({floor} bytes) free on the vault's file system ({free} free, file {size})"
             ));
         }
-        *reserved += size;
-        Ok(Reservation { vault: self, size })
+        usage.reserved += size;
+        Ok(Reservation {
+            vault: self,
+            size,
+            stored: false,
+        })
     }
 
     /// Bytes held by entries in the vault (every status: all have a copy on disk).
@@ -866,20 +880,31 @@ struct Pending {
     inode: Option<(u64, u64)>,
 }
 
+/// The vault's size as one process sees it: entries counted at some point, plus what this
+/// process has stored since, plus copies in progress.
+#[derive(Default)]
+struct Usage {
+    /// Bytes of all entries when last counted, plus what this process stored since.
+    stored: Option<u64>,
+    /// Bytes of copies in progress in this process.
+    reserved: u64,
+}
+
 /// Bytes of a quarantine in progress, counted against the vault's limits until dropped.
 struct Reservation<'v> {
     vault: &'v Vault,
     size: u64,
+    /// Set once the entry is recorded: its bytes then count as stored.
+    stored: bool,
 }
 
 impl Drop for Reservation<'_> {
     fn drop(&mut self) {
-        let mut reserved = self
-            .vault
-            .reserved
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        *reserved -= self.size;
+        let mut usage = self.vault.usage.lock().unwrap_or_else(|p| p.into_inner());
+        usage.reserved -= self.size;
+        if self.stored {
+            usage.stored = usage.stored.map(|stored| stored + self.size);
+        }
     }
 }
 
