@@ -11,6 +11,7 @@
 //! Environment: `VIGIL_BENCH_SCALE` (corpus size, 1.0 = about 1 GiB), `VIGIL_BENCH_ROUNDS` (5),
 //! `VIGIL_BENCH_THREADS` (all cores), `VIGIL_BENCH_CALLS` (20000), `VIGIL_BENCH_FULL_SCAN` (1; 0
 //! skips case 1).
+#![allow(clippy::disallowed_methods)] // test code: paths in assertion messages, not output for people
 
 mod corpus;
 mod measure;

@@ -10,6 +10,7 @@
 //! corpus (for example real files from `real-corpus.sh`); `VIGIL_BASELINE_BIN=PATH` adds another
 //! `vigil` build (say, of an earlier commit) as one more alternated case, to state a regression as
 //! a ratio within one run.
+#![allow(clippy::disallowed_methods)] // test code: paths in assertion messages, not output for people
 
 mod corpus;
 mod measure;

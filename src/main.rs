@@ -79,7 +79,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("vigil: error: {err:#}");
+            eprintln!("vigil: error: {}", cli::error_text(&err));
             ExitCode::from(2)
         }
     }

@@ -1,6 +1,7 @@
 //! Signed definitions drops end to end: keygen, build, update, status, history, rollback; every
 //! kind of bad drop refused with the problem named and the installed definitions untouched; and a
 //! SIGKILL loop proving an update never leaves anything but one complete active version.
+#![allow(clippy::disallowed_methods)] // test code: paths in assertion messages, not output for people
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Exclusions through the configuration file and `vigil exclusion`, end to end.
+#![allow(clippy::disallowed_methods)] // test code: paths in assertion messages, not output for people
 
 mod common;
 

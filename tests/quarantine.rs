@@ -1,5 +1,6 @@
 //! Quarantine, restore, remove, threat history, restoration exclusion and allowed threats, end to
 //! end through the real binary, including SIGKILL fault-injection loops that prove no file is lost.
+#![allow(clippy::disallowed_methods)] // test code: paths in assertion messages, not output for people
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! End-to-end behaviour of `vigil scan` on corpora generated in temporary folders: what is found,
 //! what is skipped or reported as an error, and that nothing hangs or crashes.
+#![allow(clippy::disallowed_methods)] // test code: paths in assertion messages, not output for people
 
 mod common;
 

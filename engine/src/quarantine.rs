@@ -55,7 +55,10 @@ pub struct QuarantineEntry {
     /// The id users pass to `restore` and `remove`.
     pub id: String,
     /// Where the file was (exact bytes; shown lossily).
-    #[serde(serialize_with = "crate::report::serialize_lossy_path")]
+    #[serde(
+        flatten,
+        serialize_with = "crate::report::serialize_original_path_field"
+    )]
     pub original_path: PathBuf,
     /// Size in bytes.
     pub size: u64,

@@ -182,17 +182,55 @@ fn serialize_finding<M: SerializeMap>(map: &mut M, finding: &Finding) -> Result<
 /// Writes `path` (lossy UTF-8) and, when the path is not valid UTF-8, `path_hex` with its exact
 /// bytes, so that no file name is ever misreported.
 fn serialize_path<M: SerializeMap>(map: &mut M, path: &Path) -> Result<(), M::Error> {
-    map.serialize_entry("path", &path.to_string_lossy())?;
-    if path.to_str().is_none() {
-        let hex: String = path
-            .as_os_str()
+    serialize_path_as(map, "path", path)
+}
+
+/// Writes `key` (lossy UTF-8) and, when the path is not valid UTF-8, `<key>_hex` with its exact
+/// bytes.
+pub fn serialize_path_as<M: SerializeMap>(
+    map: &mut M,
+    key: &str,
+    path: &Path,
+) -> Result<(), M::Error> {
+    map.serialize_entry(key, &path_lossy(path))?;
+    if let Some(hex) = path_hex(path) {
+        map.serialize_entry(&format!("{key}_hex"), &hex)?;
+    }
+    Ok(())
+}
+
+/// A path as JSON text: exact when it is UTF-8, else lossy and paired with [`path_hex`].
+pub fn path_lossy(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// The bytes of a path that is not valid UTF-8, in hex (`None` for a UTF-8 path).
+pub fn path_hex(path: &Path) -> Option<String> {
+    path.to_str().is_none().then(|| {
+        path.as_os_str()
             .as_bytes()
             .iter()
             .map(|byte| format!("{byte:02x}"))
-            .collect();
-        map.serialize_entry("path_hex", &hex)?;
-    }
-    Ok(())
+            .collect()
+    })
+}
+
+/// For `#[serde(flatten, serialize_with = ...)]` on a field named `path`: `path` and `path_hex`.
+pub fn serialize_path_field<S: Serializer>(path: &Path, serializer: S) -> Result<S::Ok, S::Error> {
+    let mut map = serializer.serialize_map(None)?;
+    serialize_path_as(&mut map, "path", path)?;
+    map.end()
+}
+
+/// For `#[serde(flatten, serialize_with = ...)]` on a field named `original_path`:
+/// `original_path` and `original_path_hex`.
+pub fn serialize_original_path_field<S: Serializer>(
+    path: &Path,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let mut map = serializer.serialize_map(None)?;
+    serialize_path_as(&mut map, "original_path", path)?;
+    map.end()
 }
 
 /// The summary as its JSON Lines record: `{"type":"summary", ...totals}`.
@@ -204,11 +242,6 @@ pub struct SummaryRecord<'a> {
     /// The totals.
     #[serde(flatten)]
     pub summary: &'a ScanSummary,
-}
-
-/// Serializes a path as (lossy) UTF-8 text, for records that are shown, not acted upon.
-pub fn serialize_lossy_path<S: Serializer>(path: &Path, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&path.to_string_lossy())
 }
 
 /// Totals of a finished scan.

@@ -207,7 +207,7 @@ pub struct HistoryEntry {
     /// `detected`, `quarantined`, `restored`, `removed` or `allowed`.
     pub action: String,
     /// The file concerned.
-    #[serde(serialize_with = "crate::report::serialize_lossy_path")]
+    #[serde(flatten, serialize_with = "crate::report::serialize_path_field")]
     pub path: PathBuf,
     /// The threat name.
     pub threat: String,

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Subcommand;
 
-use super::{Context, print_line};
+use super::{Context, print_line, shown};
 
 /// `vigil config ...`
 #[derive(Subcommand)]
@@ -20,14 +20,12 @@ pub fn run(context: &Context, command: ConfigCommand) -> Result<ExitCode> {
         ConfigCommand::Show => {
             let (config, source) = context.load_config()?;
             match source {
-                Some(path) => {
-                    print_line(&format!("# from {} and built-in defaults", path.display()))
-                }
+                Some(path) => print_line(&format!("# from {} and built-in defaults", shown(&path))),
                 None => print_line("# built-in defaults (no configuration file)"),
             }
             print_line(&format!(
                 "# exclusions added with `vigil exclusion add` are stored in {} (see `vigil exclusion list`)",
-                context.state_dir().display()
+                shown(&context.state_dir())
             ));
             print_line(&config.to_toml());
             Ok(ExitCode::SUCCESS)

@@ -12,7 +12,7 @@ use clap::Subcommand;
 use vigil_engine::definitions::{DefinitionsStore, ENGINE_VERSION, check_drop};
 
 use super::output::Format;
-use super::{Context, format_time, print_line};
+use super::{Context, format_time, print_line, shown, untrusted};
 
 /// `vigil definitions ...`
 #[derive(Subcommand)]
@@ -103,7 +103,7 @@ pub fn run(context: &Context, command: DefinitionsCommand) -> Result<ExitCode> {
             let store = DefinitionsStore::open(Arc::new(context.open_state()?))?;
             let active = store.active()?;
             for warning in &active.warnings {
-                eprintln!("vigil: warning: {warning}");
+                eprintln!("vigil: warning: {}", untrusted(warning));
             }
             let info = active.info;
             let previous = store.previous()?;
@@ -116,8 +116,8 @@ pub fn run(context: &Context, command: DefinitionsCommand) -> Result<ExitCode> {
                 Format::Text => {
                     print_line(&format!("version:   {}", info.version));
                     print_line(&format!("created:   {}", format_time(info.created)));
-                    print_line(&format!("source:    {}", info.source));
-                    print_line(&format!("signed by: {}", info.signer));
+                    print_line(&format!("source:    {}", untrusted(&info.source)));
+                    print_line(&format!("signed by: {}", untrusted(&info.signer)));
                     if let Some(at) = info.installed_at {
                         print_line(&format!("installed: {}", format_time(at)));
                     }
@@ -145,7 +145,10 @@ pub fn run(context: &Context, command: DefinitionsCommand) -> Result<ExitCode> {
                         record.to_version.map_or("?".into(), |v| v.to_string()),
                         record.status,
                         record.reason,
-                        record.error.map(|e| format!(": {e}")).unwrap_or_default()
+                        record
+                            .error
+                            .map(|e| format!(": {}", untrusted(&e)))
+                            .unwrap_or_default()
                     )),
                 }
             }
@@ -157,7 +160,7 @@ pub fn run(context: &Context, command: DefinitionsCommand) -> Result<ExitCode> {
 fn keygen(out: &Path) -> Result<()> {
     let key = vigil_drop::generate_key()?;
     let public = vigil_drop::public_key_line(&key.verifying_key());
-    let public_path = PathBuf::from(format!("{}.pub", out.display()));
+    let public_path = with_suffix(out, ".pub");
     let mut secret = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -166,17 +169,17 @@ fn keygen(out: &Path) -> Result<()> {
         .with_context(|| {
             format!(
                 "cannot create {} (an existing key is never overwritten)",
-                out.display()
+                shown(out)
             )
         })?;
     secret.write_all(vigil_drop::secret_key_text(&key).as_bytes())?;
     secret.sync_all()?;
     std::fs::write(&public_path, format!("{public}\n"))
-        .with_context(|| format!("cannot write {}", public_path.display()))?;
-    print_line(&format!("secret key: {} (keep it private)", out.display()));
+        .with_context(|| format!("cannot write {}", shown(&public_path)))?;
+    print_line(&format!("secret key: {} (keep it private)", shown(out)));
     print_line(&format!(
         "public key: {} — add this line to definitions.trusted_keys:",
-        public_path.display()
+        shown(&public_path)
     ));
     print_line(&public);
     Ok(())
@@ -190,9 +193,9 @@ fn build(
     inputs: &[PathBuf],
 ) -> Result<()> {
     let key_text = std::fs::read_to_string(key_path)
-        .with_context(|| format!("cannot read {}", key_path.display()))?;
+        .with_context(|| format!("cannot read {}", shown(key_path)))?;
     let key = vigil_drop::parse_secret_key(&key_text)
-        .with_context(|| format!("in {}", key_path.display()))?;
+        .with_context(|| format!("in {}", shown(key_path)))?;
     let mut files = Vec::new();
     for input in inputs {
         collect(input, true, &mut files)?;
@@ -203,12 +206,12 @@ fn build(
     let drop = vigil_drop::build(&files, version, min_engine_version, created, &key)?;
     // Refuse to publish what no engine would install.
     let info = check_drop(&drop, &key.verifying_key())?;
-    let temp = PathBuf::from(format!("{}.tmp", out.display()));
-    std::fs::write(&temp, &drop).with_context(|| format!("cannot write {}", temp.display()))?;
-    std::fs::rename(&temp, out).with_context(|| format!("cannot write {}", out.display()))?;
+    let temp = with_suffix(out, ".tmp");
+    std::fs::write(&temp, &drop).with_context(|| format!("cannot write {}", shown(&temp)))?;
+    std::fs::rename(&temp, out).with_context(|| format!("cannot write {}", shown(out)))?;
     print_line(&format!(
         "built {} version {version}: {} rules, {} hashes, {} plugins",
-        out.display(),
+        shown(out),
         info.rules,
         info.hashes,
         info.plugins
@@ -216,10 +219,17 @@ fn build(
     Ok(())
 }
 
+/// `path` with `suffix` appended to its last component, bytes for bytes.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 /// Adds `path` (a file, or every known file below a folder) as drop entries.
 fn collect(path: &Path, named: bool, files: &mut Vec<(String, Vec<u8>)>) -> Result<()> {
     let metadata =
-        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", shown(path)))?;
     if metadata.is_dir() {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
             .flatten()
@@ -231,17 +241,16 @@ fn collect(path: &Path, named: bool, files: &mut Vec<(String, Vec<u8>)>) -> Resu
         }
         return Ok(());
     }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        bail!("{}: a drop entry's name must be UTF-8", shown(path));
+    };
     let folder = match path.extension().and_then(|e| e.to_str()) {
         Some("yar") => "rules",
         Some("txt") => "hashes",
         Some("wasm") => "plugins",
         _ if named => bail!(
             "{}: only .yar, .txt and .wasm files go into a drop",
-            path.display()
+            shown(path)
         ),
         _ => return Ok(()),
     };

@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use vigil_engine::config::ExclusionConfig;
 
 use super::output::Format;
-use super::{Context, print_line};
+use super::{Context, print_line, shown, untrusted};
 
 /// `vigil exclusion ...`
 #[derive(Subcommand)]
@@ -72,7 +72,7 @@ pub fn run(context: &Context, command: ExclusionCommand) -> Result<ExitCode> {
             if !state.remove_exclusion(&exclusion)? {
                 let (config, source) = context.load_config()?;
                 if config.antivirus_engine.exclusions.contains(&exclusion) {
-                    let file = source.map(|p| p.display().to_string()).unwrap_or_default();
+                    let file = source.map(|p| shown(&p).to_string()).unwrap_or_default();
                     bail!(
                         "{} is managed by the configuration file {file}; remove it there",
                         describe(&exclusion)
@@ -93,11 +93,7 @@ pub fn run(context: &Context, command: ExclusionCommand) -> Result<ExitCode> {
             for (exclusion, source) in managed.chain(stored.iter().map(|e| (e, "user"))) {
                 match format {
                     Format::Text => print_line(&format!("{:<7} {}", source, describe(exclusion))),
-                    Format::Jsonl => {
-                        let mut value = serde_json::to_value(exclusion)?;
-                        value["source"] = source.into();
-                        print_line(&value.to_string());
-                    }
+                    Format::Jsonl => print_line(&to_json(exclusion, source).to_string()),
                 }
             }
         }
@@ -113,10 +109,33 @@ fn describe(exclusion: &ExclusionConfig) -> String {
         } else {
             "file"
         };
-        format!("{kind} {}", path.display())
+        format!("{kind} {}", shown(path))
     } else if let Some(extension) = &exclusion.extension {
-        format!("extension {extension}")
+        format!("extension {}", untrusted(extension))
     } else {
-        format!("name {}", exclusion.name.as_deref().unwrap_or_default())
+        format!(
+            "name {}",
+            untrusted(exclusion.name.as_deref().unwrap_or_default())
+        )
     }
+}
+
+/// An exclusion as a JSON Lines record: its fields, `path_hex` when the path is not UTF-8 (serde
+/// cannot write such a path as a string), and where it comes from.
+fn to_json(exclusion: &ExclusionConfig, source: &str) -> serde_json::Value {
+    let mut value = serde_json::json!({ "source": source });
+    if let Some(path) = &exclusion.path {
+        value["path"] = vigil_engine::report::path_lossy(path).into();
+        if let Some(hex) = vigil_engine::report::path_hex(path) {
+            value["path_hex"] = hex.into();
+        }
+        value["is_directory"] = exclusion.is_directory.into();
+    }
+    if let Some(extension) = &exclusion.extension {
+        value["extension"] = extension.as_str().into();
+    }
+    if let Some(name) = &exclusion.name {
+        value["name"] = name.as_str().into();
+    }
+    value
 }

@@ -9,8 +9,11 @@ pub mod plugin;
 pub mod quarantine;
 pub mod scan;
 pub mod threat;
+pub mod untrusted;
 
-use std::path::{Path, PathBuf};
+pub use untrusted::{shown, untrusted};
+
+use std::path::PathBuf;
 
 use anyhow::Result;
 use vigil_engine::Config;
@@ -58,9 +61,26 @@ pub fn print_line(line: &str) {
     let _ = writeln!(out, "{line}");
 }
 
-/// Renders a path for people (lossy for non-UTF-8 names).
-pub fn shown(path: &Path) -> std::borrow::Cow<'_, str> {
-    path.to_string_lossy()
+/// An error for people. Messages quote file names and rule text, so they are escaped like any
+/// untrusted text; only the diagnostics of rules that do not compile keep their lines (they come
+/// from yara-x, quoting the rule source, and each of their lines is escaped).
+pub fn error_text(err: &anyhow::Error) -> String {
+    let message = format!("{err:#}");
+    let multi_line = err.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref(),
+            Some(vigil_engine::EngineError::Rules(_))
+        )
+    });
+    if multi_line {
+        message
+            .lines()
+            .map(|line| untrusted(line).to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    } else {
+        untrusted(&message).to_string()
+    }
 }
 
 /// Renders Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`.

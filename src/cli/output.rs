@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use vigil_engine::report::SummaryRecord;
 use vigil_engine::{ScanEvent, ScanSink, ScanSummary};
 
-use super::shown;
+use super::{shown, untrusted};
 
 /// Output formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -119,15 +119,15 @@ impl ScanSink for Printer {
                 ScanEvent::Detection { path, finding } => self.write(&format!(
                     "DETECTED {}: {} [{}] (rule {})",
                     shown(path),
-                    finding.threat,
-                    finding.severity,
-                    finding.rule
+                    untrusted(&finding.threat),
+                    untrusted(&finding.severity),
+                    untrusted(&finding.rule)
                 )),
                 ScanEvent::Error { path, reason } => {
-                    self.write(&format!("ERROR    {}: {reason}", shown(path)))
+                    self.write(&format!("ERROR    {}: {}", shown(path), untrusted(reason)))
                 }
                 ScanEvent::Skipped { path, reason } if self.verbose => {
-                    self.write(&format!("SKIPPED  {}: {reason}", shown(path)))
+                    self.write(&format!("SKIPPED  {}: {}", shown(path), untrusted(reason)))
                 }
                 ScanEvent::Skipped { .. } => {}
                 ScanEvent::Allowed {
@@ -135,9 +135,10 @@ impl ScanSink for Printer {
                     finding,
                     reason,
                 } if self.verbose => self.write(&format!(
-                    "ALLOWED  {}: {} ({reason})",
+                    "ALLOWED  {}: {} ({})",
                     shown(path),
-                    finding.threat
+                    untrusted(&finding.threat),
+                    untrusted(reason)
                 )),
                 ScanEvent::Allowed { .. } => {}
                 ScanEvent::Quarantined { path, id } => {
@@ -148,12 +149,16 @@ impl ScanSink for Printer {
                     plugin,
                     reason,
                 } => self.write(&format!(
-                    "PLUGIN FAULT {plugin} on {}: {reason}",
-                    shown(path)
+                    "PLUGIN FAULT {} on {}: {}",
+                    untrusted(plugin),
+                    shown(path),
+                    untrusted(reason)
                 )),
-                ScanEvent::PluginDisabled { plugin, reason, .. } => {
-                    self.write(&format!("PLUGIN DISABLED {plugin}: {reason}"))
-                }
+                ScanEvent::PluginDisabled { plugin, reason, .. } => self.write(&format!(
+                    "PLUGIN DISABLED {}: {}",
+                    untrusted(plugin),
+                    untrusted(reason)
+                )),
             },
         }
     }

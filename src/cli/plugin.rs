@@ -13,7 +13,7 @@ use vigil_engine::definitions::DefinitionsStore;
 use vigil_engine::plugin::{InputSize, PLUGIN_CACHE, PluginInfo, PluginSet};
 
 use super::output::Format;
-use super::{Context, print_line};
+use super::{Context, print_line, untrusted};
 
 /// `vigil plugin ...`
 #[derive(Subcommand)]
@@ -94,16 +94,24 @@ fn to_json(info: &PluginInfo) -> serde_json::Value {
 }
 
 fn print_text(info: &PluginInfo) {
-    print_line(&format!("{} {}", info.name, info.version));
-    print_line(&format!("  {}", info.description));
-    print_line(&format!("  from:     {}", info.origin));
+    print_line(&format!(
+        "{} {}",
+        untrusted(&info.name),
+        untrusted(&info.version)
+    ));
+    print_line(&format!("  {}", untrusted(&info.description)));
+    print_line(&format!("  from:     {}", untrusted(&info.origin)));
     print_line(&format!("  blake3:   {}", info.digest));
     let mut wants: Vec<String> = info
         .magic
         .iter()
         .map(|m| format!("magic {} at {}", hex(&m.bytes), m.offset))
         .collect();
-    wants.extend(info.extensions.iter().map(|ext| format!(".{ext}")));
+    wants.extend(
+        info.extensions
+            .iter()
+            .map(|ext| format!(".{}", untrusted(ext))),
+    );
     if wants.is_empty() {
         wants.push("every file".into());
     }

@@ -9,7 +9,7 @@ use clap::Subcommand;
 use vigil_engine::quarantine::Vault;
 
 use super::output::Format;
-use super::{Context, print_line, shown};
+use super::{Context, print_line, shown, untrusted};
 
 /// `vigil quarantine ...`
 #[derive(Subcommand)]
@@ -56,7 +56,7 @@ pub fn run(context: &Context, command: QuarantineCommand) -> Result<ExitCode> {
                         entry.id,
                         shown(&entry.original_path),
                         entry.size,
-                        entry.threats.join(", ")
+                        untrusted(&entry.threats.join(", "))
                     )),
                 }
             }

@@ -103,7 +103,7 @@ pub fn run(context: &Context, args: ScanArgs) -> Result<ExitCode> {
     }
     let engine = builder.build()?;
     for warning in engine.warnings() {
-        eprintln!("vigil: warning: {warning}");
+        eprintln!("vigil: warning: {}", super::untrusted(warning));
     }
 
     let kind = match args.kind {

@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use clap::Subcommand;
 
 use super::output::Format;
-use super::{Context, format_time, print_line, shown};
+use super::{Context, format_time, print_line, shown, untrusted};
 
 /// `vigil threat ...`
 #[derive(Subcommand)]
@@ -41,7 +41,7 @@ pub fn run(context: &Context, command: ThreatCommand) -> Result<ExitCode> {
                         "{}  {:<11} {}  {}{}",
                         format_time(entry.time),
                         entry.action,
-                        entry.threat,
+                        untrusted(&entry.threat),
                         shown(&entry.path),
                         entry
                             .quarantine_id
@@ -57,24 +57,28 @@ pub fn run(context: &Context, command: ThreatCommand) -> Result<ExitCode> {
             }
             let added = state.allow_threat(&name)?;
             print_line(&format!(
-                "{} {name}",
+                "{} {}",
                 if added {
                     "allowed:"
                 } else {
                     "already allowed:"
-                }
+                },
+                untrusted(&name)
             ));
         }
         ThreatCommand::Disallow { name } => {
             if !state.disallow_threat(&name)? {
                 let (config, source) = context.load_config()?;
                 if config.antivirus_engine.allowed_threats.contains(&name) {
-                    let file = source.map(|p| p.display().to_string()).unwrap_or_default();
-                    bail!("{name} is allowed by the configuration file {file}; remove it there");
+                    let file = source.map(|p| shown(&p).to_string()).unwrap_or_default();
+                    bail!(
+                        "{} is allowed by the configuration file {file}; remove it there",
+                        untrusted(&name)
+                    );
                 }
-                bail!("{name} is not an allowed threat");
+                bail!("{} is not an allowed threat", untrusted(&name));
             }
-            print_line(&format!("disallowed: {name}"));
+            print_line(&format!("disallowed: {}", untrusted(&name)));
         }
     }
     Ok(ExitCode::SUCCESS)
