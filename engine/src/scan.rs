@@ -9,7 +9,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, ThreatAction};
@@ -242,20 +242,29 @@ impl Engine {
         });
         sigbus::install();
         let plugin_faults = self.detectors.plugins.scan_faults();
-        let cancelled = || sink.cancelled();
+        // Set by whoever stops early, so a scan that ended anyway is not called cancelled.
+        let stopped = AtomicBool::new(false);
+        let cancelled = || {
+            let cancel = sink.cancelled();
+            if cancel {
+                stopped.store(true, Ordering::Relaxed);
+            }
+            cancel
+        };
 
         let (sender, receiver) = crossbeam_channel::bounded::<PathBuf>(QUEUE_DEPTH);
         std::thread::scope(|scope| {
             for _ in 0..threads {
                 let receiver = receiver.clone();
                 let (report, counters, plugin_faults) = (&report, &counters, &plugin_faults);
+                let cancelled = &cancelled;
                 std::thread::Builder::new()
                     .name("vigil-scan".into())
                     .stack_size(WORKER_STACK + self.config.plugins.max_stack as usize)
                     .spawn_scoped(scope, move || {
                         let mut worker = self.worker(plugin_faults);
                         for path in receiver {
-                            if sink.cancelled() {
+                            if cancelled() {
                                 break;
                             }
                             let scanned = match ScanObject::open(&path) {
@@ -285,7 +294,7 @@ impl Engine {
         });
 
         let mut summary = counters.summary();
-        summary.cancelled = sink.cancelled();
+        summary.cancelled = stopped.load(Ordering::Relaxed);
         summary.duration_ms = started.elapsed().as_millis() as u64;
         sink.finish(&summary);
         Ok(summary)
