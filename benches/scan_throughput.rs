@@ -7,7 +7,7 @@
 //!
 //! Environment: `VIGIL_BENCH_SCALE` (corpus size, 1.0 = about 1 GiB), `VIGIL_BENCH_ROUNDS` (5),
 //! `VIGIL_BENCH_THREADS` (all cores); `VIGIL_BENCH_CORPUS=DIR` scans DIR instead of the generated
-//! corpus (for example real files from `real-corpus.sh`); `VIGIL_BASELINE_BIN=PATH` adds another
+//! corpus (for example a copy of real system files); `VIGIL_BASELINE_BIN=PATH` adds another
 //! `vigil` build (say, of an earlier commit) as one more alternated case, to state a regression as
 //! a ratio within one run.
 #![allow(clippy::disallowed_methods)] // test code: paths in assertion messages, not output for people
