@@ -51,10 +51,6 @@ impl FileIdentity {
         }
     }
 
-    /// Whether this is a regular file.
-    pub fn is_regular(&self) -> bool {
-        self.mode & libc::S_IFMT == libc::S_IFREG
-    }
 }
 
 /// One opened file on its way through the pipeline.

@@ -204,11 +204,6 @@ impl Engine {
         &self.warnings
     }
 
-    /// The configuration this engine runs with.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// The plugins this engine runs.
     pub fn plugins(&self) -> &PluginSet {
         &self.detectors.plugins
