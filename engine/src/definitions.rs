@@ -11,7 +11,7 @@
 //! definitions/staging-<id>/          an install in progress (removed on the next open)
 //! ```
 //!
-//! With nothing installed, scans use the default drop built into the binary ([`crate::builtin`]),
+//! With nothing installed, scans use the default drop built into the binary (`builtin`),
 //! verified by the same code as any other drop. An update checks everything, compiles the rules and
 //! writes the complete new version before one atomic rename switches `active`; a crash at any point
 //! leaves exactly one complete version active, and leftovers are removed on the next open.

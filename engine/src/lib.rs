@@ -1,9 +1,9 @@
 //! Vigil's scanning engine.
 //!
-//! One pipeline serves every scan: **discover** ([`discover`]) walks the targets in parallel and
-//! applies the exclusions ([`exclusions`]); **input** ([`input`]) opens each file safely and reads
+//! One pipeline serves every scan: **discover** (`discover`) walks the targets in parallel and
+//! applies the exclusions (`exclusions`); **input** (`input`) opens each file safely and reads
 //! or maps it; **detect** ([`detect`]) runs the detectors; results stream to a
-//! [`report::ScanSink`] as they are found, after **decide** ([`decide`]: allowed threats,
+//! [`report::ScanSink`] as they are found, after **decide** (`decide`: allowed threats,
 //! restoration exclusions) and **act** (report, or move into the [`quarantine`] vault). What flows
 //! after discovery is a [`ScanObject`] (the open handle, its identity, where it was found), never a
 //! path to open again.
@@ -13,6 +13,8 @@
 //! [`DefinitionsStore`] (status, update, rollback, history), [`Vault`] (list, restore, remove) and
 //! [`State`] (threat history, allowed threats, stored exclusions) over a state directory. The
 //! `vigil` CLI is a thin front end over exactly these.
+
+#![warn(missing_docs)]
 
 pub(crate) mod builtin;
 pub mod config;

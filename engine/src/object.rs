@@ -50,7 +50,6 @@ impl FileIdentity {
             gid: metadata.gid(),
         }
     }
-
 }
 
 /// One opened file on its way through the pipeline.

@@ -16,7 +16,7 @@
 //!
 //! No operation resolves a user's path twice. The file is copied from the scanned handle; its
 //! name is removed with `unlinkat` relative to its folder opened without following any link
-//! ([`SafeDir`]), and only if that name still refers to the scanned inode. Restore and recovery
+//! (`SafeDir`), and only if that name still refers to the scanned inode. Restore and recovery
 //! create, rename and unlink only inside folders opened the same way. A folder that became a link
 //! leaves everything in place, with an error that says so.
 //! * restore: row `restoring` (with the target) → decrypted into a temporary file beside the
