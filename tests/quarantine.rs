@@ -719,3 +719,20 @@ fn a_target_named_through_a_linked_folder_is_quarantined_from_its_real_folder() 
     );
     assert!(!real.exists());
 }
+
+#[test]
+fn restore_to_a_path_named_through_a_linked_folder_lands_in_the_real_folder() {
+    let sandbox = Sandbox::new();
+    let path = sandbox.write("eicar.com", eicar());
+    sandbox.scan(&["custom", text(&path), "--action", "quarantine"]);
+    let id = entries(&sandbox)[0]["id"].as_str().unwrap().to_string();
+    // As `/bin -> usr/bin`: the administrator names the target through a link.
+    let real = sandbox.corpus("real");
+    std::fs::create_dir_all(&real).unwrap();
+    let linked = sandbox.root().join("linked");
+    std::os::unix::fs::symlink(&real, &linked).unwrap();
+    let target = linked.join("back.com");
+    let output = sandbox.run(&["quarantine", "restore", &id, "--to", text(&target)]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(std::fs::read(real.join("back.com")).unwrap(), eicar());
+}

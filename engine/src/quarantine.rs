@@ -398,7 +398,10 @@ impl Vault {
             .ok_or_else(|| failure(format!("no quarantine entry {id}")))?;
         validate_entry(&entry)?;
         let target = match to {
-            Some(to) => crate::exclusions::normalize(to),
+            // The administrator's own path: links in its folders are resolved now, as for scan
+            // targets. The recorded original path is never resolved (anyone could have changed
+            // its folders since).
+            Some(to) => crate::targets::resolve_folder(&crate::exclusions::normalize(to)),
             None => entry.original_path.clone(),
         };
         let cannot = |why: String| {

@@ -82,8 +82,9 @@ pub fn plan(
     Ok(plan)
 }
 
-/// `path` with the links in its folder resolved (its last component is kept as it is).
-fn resolve_folder(path: &Path) -> PathBuf {
+/// `path` with the links in its folder resolved (its last component is kept as it is). For paths
+/// the administrator names (scan targets, `restore --to`), resolved once, when they are given.
+pub(crate) fn resolve_folder(path: &Path) -> PathBuf {
     match (path.parent(), path.file_name()) {
         (Some(parent), Some(name)) => std::fs::canonicalize(parent)
             .map(|parent| parent.join(name))
