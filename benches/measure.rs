@@ -41,6 +41,26 @@ pub fn cpu_of(usage: &libc::rusage) -> Duration {
     Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
 }
 
+/// Wall and CPU time (user + system, of this whole process) of `run`, done in this process.
+#[allow(dead_code)] // not every benchmark times work in-process
+pub fn timed_in_process(run: impl FnOnce()) -> Sample {
+    let usage = || {
+        // SAFETY: getrusage fills the zeroed struct it is given.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+        usage
+    };
+    let before = usage();
+    let started = Instant::now();
+    run();
+    let wall = started.elapsed();
+    Sample {
+        wall,
+        cpu: cpu_of(&usage()).saturating_sub(cpu_of(&before)),
+        peak_rss_kib: 0,
+    }
+}
+
 /// Runs a command to completion with its output discarded, measuring it with `wait4`.
 #[allow(clippy::zombie_processes)] // reaped by wait4, which also returns its resource usage
 pub fn measure_command(command: &mut Command) -> (Sample, i32) {

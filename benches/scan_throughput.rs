@@ -21,52 +21,40 @@ use std::process::Command;
 use std::time::Instant;
 
 use measure::{
-    Sample, baseline_bin, bench_threads, cpu_of, env_or, find_on_path, measure_command, median,
-    target_dir,
+    Sample, baseline_bin, bench_threads, env_or, find_on_path, measure_command, median, target_dir,
+    timed_in_process,
 };
 
 /// The read limit: walk in parallel with `threads` threads and read every byte of every file
 /// (small files into a reused buffer, large ones in 1 MiB chunks), in this process.
 fn read_limit(root: &Path, threads: usize) -> (Sample, u64) {
-    let self_usage = || {
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-        usage
-    };
-    let before = self_usage();
-    let started = Instant::now();
     let total = std::sync::atomic::AtomicU64::new(0);
-    ignore::WalkBuilder::new(root)
-        .standard_filters(false)
-        .threads(threads)
-        .build_parallel()
-        .run(|| {
-            let total = &total;
-            let mut buffer = vec![0u8; 1 << 20];
-            Box::new(move |entry| {
-                let entry = entry.unwrap();
-                if entry.file_type().is_some_and(|t| t.is_file()) {
-                    let mut file = std::fs::File::open(entry.path()).unwrap();
-                    let mut bytes = 0;
-                    loop {
-                        let n = file.read(&mut buffer).unwrap();
-                        if n == 0 {
-                            break;
+    let sample = timed_in_process(|| {
+        ignore::WalkBuilder::new(root)
+            .standard_filters(false)
+            .threads(threads)
+            .build_parallel()
+            .run(|| {
+                let total = &total;
+                let mut buffer = vec![0u8; 1 << 20];
+                Box::new(move |entry| {
+                    let entry = entry.unwrap();
+                    if entry.file_type().is_some_and(|t| t.is_file()) {
+                        let mut file = std::fs::File::open(entry.path()).unwrap();
+                        let mut bytes = 0;
+                        loop {
+                            let n = file.read(&mut buffer).unwrap();
+                            if n == 0 {
+                                break;
+                            }
+                            bytes += n as u64;
                         }
-                        bytes += n as u64;
+                        total.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
                     }
-                    total.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
-                }
-                ignore::WalkState::Continue
+                    ignore::WalkState::Continue
+                })
             })
-        });
-    let wall = started.elapsed();
-    let after = self_usage();
-    let sample = Sample {
-        wall,
-        cpu: cpu_of(&after).saturating_sub(cpu_of(&before)),
-        peak_rss_kib: 0,
-    };
+    });
     (sample, total.into_inner())
 }
 

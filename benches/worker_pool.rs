@@ -18,9 +18,9 @@ mod measure;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use measure::{Sample, bench_threads, cpu_of, env_or, median, target_dir};
+use measure::{bench_threads, env_or, median, target_dir, timed_in_process};
 use rayon::prelude::*;
 use vigil_engine::definitions::Definitions;
 use vigil_engine::detect::Detectors;
@@ -54,24 +54,6 @@ fn scan_one(
     let (mut findings, mut faults) = (Vec::new(), Vec::new());
     let _ = worker.scan(path, buffer, &mut findings, &mut faults);
     findings.len()
-}
-
-/// Wall and CPU time of `run`, in this process.
-fn timed(run: impl FnOnce()) -> Sample {
-    let usage = || {
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-        usage
-    };
-    let before = usage();
-    let started = Instant::now();
-    run();
-    let wall = started.elapsed();
-    Sample {
-        wall,
-        cpu: cpu_of(&usage()).saturating_sub(cpu_of(&before)),
-        peak_rss_kib: 0,
-    }
 }
 
 /// (a) The engine's model: one worker per thread, made once.
@@ -148,12 +130,12 @@ fn main() {
     let (mut ours, mut theirs, mut made) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         let mut found = 0;
-        ours.push(timed(|| {
+        ours.push(timed_in_process(|| {
             found = own_pool(&detectors, &faults, &files, threads)
         }));
         assert_eq!(found, expected);
         let mut result = (0, 0);
-        theirs.push(timed(|| {
+        theirs.push(timed_in_process(|| {
             result = rayon_init(&pool, &detectors, &faults, &files)
         }));
         assert_eq!(result.0, expected);
