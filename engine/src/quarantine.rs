@@ -254,8 +254,8 @@ impl Vault {
                 "would take the vault over quarantine.max_size ({stored} bytes stored + {size} > {max})"
             ));
         }
-        let free =
-            free_space(&self.dir).map_err(|err| format!("cannot measure free space: {err}"))?;
+        let free = free_space(&self.dir)
+            .map_err(|err| format!("cannot measure free space on {}: {err}", self.dir.display()))?;
         let floor = self.limits.min_free_space;
         if free.saturating_sub(usage.reserved + size) < floor {
             return Err(format!(
