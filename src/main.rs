@@ -54,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::quarantine::QuarantineCommand,
     },
+    /// The result caches: status, clear.
+    Cache {
+        #[command(subcommand)]
+        command: cli::cache::CacheCommand,
+    },
     /// WebAssembly detection plugins: list, info.
     Plugin {
         #[command(subcommand)]
@@ -75,6 +80,7 @@ fn main() -> ExitCode {
         Command::Quarantine { command } => cli::quarantine::run(&context, command),
         Command::Definitions { command } => cli::definitions::run(&context, command),
         Command::Plugin { command } => cli::plugin::run(&context, command),
+        Command::Cache { command } => cli::cache::run(&context, command),
     };
     match outcome {
         Ok(code) => code,

@@ -121,6 +121,10 @@ impl PluginsConfig {
     }
 }
 
+/// The smallest `antivirus_engine.scan_cache_settle_time`: the coarsest common timestamp
+/// granularity (2 s on FAT) plus the lag of the kernel's timestamp clock, rounded up.
+pub const MIN_SETTLE_TIME: u64 = 3;
+
 /// The largest `plugins.max_stack`: worker threads get this much more native stack than default.
 pub const MAX_PLUGIN_STACK: u64 = 4 * 1024 * 1024;
 
@@ -164,6 +168,17 @@ pub struct AntivirusEngine {
     pub threat_restoration_exclusion_time: u64,
     /// Threat names whose detections are recorded as allowed, not reported or quarantined.
     pub allowed_threats: Vec<String>,
+    /// Most files whose scan result is kept between scans, keyed by file identity (size of the
+    /// scan cache, in entries); 0 turns the scan cache off.
+    pub scan_cache_maximum: u64,
+    /// Most file contents (BLAKE3 digests) whose scan result is kept, so that the same content
+    /// under many names is scanned once (size of the file-hash cache, in entries); 0 turns it off.
+    pub file_hash_cache_maximum: u64,
+    /// Seconds a file's modification and status-change times must lie in the past before its
+    /// result is kept in the scan cache (at least 3): a write that lands within the file system's
+    /// timestamp granularity, or through a shared mapping not yet written back, may leave them
+    /// unchanged.
+    pub scan_cache_settle_time: u64,
 }
 
 /// What a scan does with a detected file.
@@ -188,6 +203,9 @@ impl Default for AntivirusEngine {
             threat_action: ThreatAction::Report,
             threat_restoration_exclusion_time: 3600,
             allowed_threats: Vec::new(),
+            scan_cache_maximum: 1_000_000,
+            file_hash_cache_maximum: 100_000,
+            scan_cache_settle_time: 60,
         }
     }
 }
@@ -308,6 +326,11 @@ impl Config {
         self.plugins.validate()?;
         if self.antivirus_engine.scan_timeout == 0 {
             return Err("antivirus_engine.scan_timeout: must be at least 1 second".into());
+        }
+        if self.antivirus_engine.scan_cache_settle_time < MIN_SETTLE_TIME {
+            return Err(format!(
+                "antivirus_engine.scan_cache_settle_time: must be at least {MIN_SETTLE_TIME} seconds (coarser file-system timestamps would let a change go unseen)"
+            ));
         }
         Ok(())
     }

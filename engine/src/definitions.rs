@@ -83,6 +83,8 @@ pub struct Definitions {
     /// Problems met while loading that did not stop it: the active version was damaged and
     /// these are a fallback, or its compiled rules were damaged and were compiled again.
     pub warnings: Vec<String>,
+    /// BLAKE3 over every file's path and content: two definitions with this digest detect alike.
+    pub digest: String,
 }
 
 impl Definitions {
@@ -140,6 +142,7 @@ impl Definitions {
             plugins,
             compiled: Some(compiled),
             warnings: Vec::new(),
+            digest: content_digest(&drop.files),
         })
     }
 
@@ -175,6 +178,18 @@ impl Definitions {
             plugins,
         })
     }
+}
+
+/// BLAKE3 over `(path, content)` pairs, each length-prefixed so no two sets collide.
+fn content_digest<'a>(files: impl IntoIterator<Item = (&'a String, &'a Vec<u8>)>) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for (path, content) in files {
+        hasher.update(&(path.len() as u64).to_le_bytes());
+        hasher.update(path.as_bytes());
+        hasher.update(&(content.len() as u64).to_le_bytes());
+        hasher.update(content);
+    }
+    hasher.finalize().to_hex().to_string()
 }
 
 /// Checks a drop as an update would (signature with `key`, contents, rules compile) and returns
@@ -412,6 +427,7 @@ impl DefinitionsStore {
             }
             files.insert(entry.path.clone(), content);
         }
+        let digest = content_digest(&files);
         let mut sources = Vec::new();
         let mut hashes = HashLists::default();
         let mut plugins = Vec::new();
@@ -438,6 +454,7 @@ impl DefinitionsStore {
             plugins,
             compiled,
             warnings,
+            digest,
         })
     }
 

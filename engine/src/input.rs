@@ -27,13 +27,15 @@ impl FileReader {
         }
     }
 
-    /// Calls `scan` with the object's bytes. Returns the number of bytes scanned and the scan's
+    /// Calls `scan` with the object's bytes and whether they are a private copy (read into the
+    /// buffer; `false` for a mapping, which another process writing the file can change under
+    /// the scan). Returns the number of bytes scanned and the scan's
     /// result (with `cut_short` set if the file shrank under a mapped scan), or why the file could
     /// not be read.
     pub(crate) fn with_contents<R>(
         &mut self,
         object: &ScanObject,
-        scan: impl FnOnce(&[u8]) -> R,
+        scan: impl FnOnce(&[u8], bool) -> R,
     ) -> Result<Contents<R>, Unscannable> {
         let size = object.identity().size;
         if self.max_file_size != 0 && size > self.max_file_size {
@@ -49,7 +51,7 @@ impl FileReader {
             let bytes = &self.buffer[..read];
             return Ok(Contents {
                 bytes: read as u64,
-                result: scan(bytes),
+                result: scan(bytes, true),
                 cut_short: false,
             });
         }
@@ -58,7 +60,7 @@ impl FileReader {
         let map = unsafe { Mmap::map(object.file()) }
             .map_err(|err| Unscannable::Error(format!("cannot map: {err}")))?;
         crate::fault::truncate_mapped(object.file());
-        let (result, cut_short) = sigbus::guarded(&map, || scan(&map));
+        let (result, cut_short) = sigbus::guarded(&map, || scan(&map, false));
         Ok(Contents {
             bytes: map.len() as u64,
             result,

@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub(crate) mod builtin;
+pub mod cache;
 pub mod config;
 pub(crate) mod decide;
 pub mod definitions;

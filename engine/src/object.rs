@@ -58,6 +58,8 @@ pub struct ScanObject {
     file: File,
     identity: FileIdentity,
     path: PathBuf,
+    /// The wall clock just before the `fstat` that gave `identity`, in ns since the epoch.
+    observed_at_ns: i64,
 }
 
 /// Why a candidate produced no object or no bytes to scan.
@@ -80,6 +82,7 @@ impl ScanObject {
     /// Takes an already open file (for example one a client passed); `path` is where it is said
     /// to be, used for reports, extension-based plugin selection and acting on it.
     pub fn from_file(file: File, path: PathBuf) -> Result<Self, Unscannable> {
+        let observed_at_ns = unix_now_ns();
         let metadata = file
             .metadata()
             .map_err(|err| Unscannable::Error(format!("cannot stat: {err}")))?;
@@ -92,6 +95,7 @@ impl ScanObject {
             file,
             identity: FileIdentity::of(&metadata),
             path,
+            observed_at_ns,
         })
     }
 
@@ -108,6 +112,26 @@ impl ScanObject {
     /// Where the file was found.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The wall clock (ns since the epoch) just before the file's identity was taken: any write
+    /// after it gets a newer timestamp, once the file system's granularity has passed.
+    pub fn observed_at_ns(&self) -> i64 {
+        self.observed_at_ns
+    }
+
+    /// Whether the file still has the size and times it had when it was opened (a fresh `fstat`
+    /// of the handle); false when it was written to, or cannot be checked.
+    pub(crate) fn unchanged(&self) -> bool {
+        self.file.metadata().is_ok_and(|metadata| {
+            let now = FileIdentity::of(&metadata);
+            (now.size, now.mtime_ns, now.ctime_ns)
+                == (
+                    self.identity.size,
+                    self.identity.mtime_ns,
+                    self.identity.ctime_ns,
+                )
+        })
     }
 
     /// Reads the file's first `min(size, limit)` bytes (its size when it was opened) into the
@@ -133,6 +157,13 @@ impl ScanObject {
         }
         Ok(filled)
     }
+}
+
+/// The wall clock in nanoseconds since the Unix epoch.
+fn unix_now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos() as i64)
 }
 
 /// Opens read-only with `O_NONBLOCK` (a FIFO swapped in after the walk cannot block us),

@@ -247,9 +247,9 @@ pub struct SummaryRecord<'a> {
 /// Totals of a finished scan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ScanSummary {
-    /// Files whose content was scanned.
+    /// Files whose result was established: read and matched, or found in a cache.
     pub files_scanned: u64,
-    /// Bytes of content scanned.
+    /// Bytes of content read and matched (a scan-cache hit reads none).
     pub bytes_scanned: u64,
     /// Detection events (a file matching two rules counts twice).
     pub detections: u64,
@@ -265,6 +265,12 @@ pub struct ScanSummary {
     pub quarantined: u64,
     /// Plugin calls that failed.
     pub plugin_faults: u64,
+    /// Of the files scanned, those whose result came from the scan cache (unchanged since an
+    /// earlier scan): not read.
+    pub cache_hits: u64,
+    /// Of the files scanned, those whose result came from the file-hash cache (the same content
+    /// was scanned before): read and hashed, not matched.
+    pub file_hash_hits: u64,
     /// Whether the scan was cancelled before it covered every target.
     pub cancelled: bool,
     /// Wall-clock time of the scan.

@@ -12,6 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::cache::{
+    CachedResult, Component, HashKey, ResultCache, ResultFingerprint, ResultSettings, ScanKey,
+    ScanStats, Validators, cacheable_volume,
+};
 use crate::config::{Config, ThreatAction};
 use crate::decide::{Decider, Verdict};
 use crate::definitions::DefinitionsStore;
@@ -60,6 +64,7 @@ pub struct EngineBuilder {
     extra_rules: Vec<PathBuf>,
     extra_plugins: Vec<PathBuf>,
     concurrency: Option<usize>,
+    cache: bool,
 }
 
 impl EngineBuilder {
@@ -71,6 +76,7 @@ impl EngineBuilder {
             extra_rules: Vec::new(),
             extra_plugins: Vec::new(),
             concurrency: None,
+            cache: true,
         }
     }
 
@@ -99,6 +105,14 @@ impl EngineBuilder {
         self
     }
 
+    /// Whether scans use and update the result caches (default: yes, as far as
+    /// `antivirus_engine.scan_cache_maximum` and `file_hash_cache_maximum` allow); `false` is
+    /// `--no-cache`: every file is read and matched, and the caches are left as they are.
+    pub fn cache(mut self, enabled: bool) -> Self {
+        self.cache = enabled;
+        self
+    }
+
     /// Opens the state dir, loads the active definitions (or the built-in default), compiles the
     /// extra rules and loads the plugins. Fails on anything malformed, naming it.
     pub fn build(self) -> Result<Engine, EngineError> {
@@ -123,9 +137,42 @@ impl EngineBuilder {
         } else {
             PluginSet::none()
         };
-        let warnings = definitions.warnings.clone();
+        let mut warnings = definitions.warnings.clone();
+        let fingerprint = ResultFingerprint {
+            cache_format: crate::cache::CACHE_FORMAT,
+            engine: env!("CARGO_PKG_VERSION").into(),
+            yara_x: crate::builtin::YARA_X_VERSION.into(),
+            definitions_version: definitions.info.version,
+            definitions_digest: definitions.digest.clone(),
+            extra_rules: extra_rules
+                .iter()
+                .map(|source| Component {
+                    name: source.origin.clone(),
+                    blake3: blake3::hash(source.text.as_bytes()).to_hex().to_string(),
+                })
+                .collect(),
+            plugins: plugins
+                .plugins()
+                .iter()
+                .map(|plugin| Component {
+                    name: format!("{} {}", plugin.info.name, plugin.info.version),
+                    blake3: plugin.info.digest.clone(),
+                })
+                .collect(),
+            settings: ResultSettings::of(&self.config),
+        };
+        let limits = &self.config.antivirus_engine;
+        let cache = if self.cache
+            && (limits.scan_cache_maximum > 0 || limits.file_hash_cache_maximum > 0)
+        {
+            let (cache, warning) = ResultCache::open(state.dir(), &fingerprint, limits)?;
+            warnings.extend(warning);
+            Some(cache)
+        } else {
+            None
+        };
         let detectors = definitions.detectors(&extra_rules, plugins)?;
-        Engine::new(self.config, detectors, state, warnings)
+        Engine::new(self.config, detectors, state, warnings, cache)
     }
 }
 
@@ -140,6 +187,8 @@ pub struct Engine {
     /// Present when detected files are quarantined.
     vault: Option<Vault>,
     warnings: Vec<String>,
+    /// The result caches, unless turned off.
+    cache: Option<ResultCache>,
 }
 
 /// What one object's scan found: its events (detections, allowed detections, plugin faults, an
@@ -171,6 +220,7 @@ impl Engine {
         detectors: Detectors,
         state: Arc<State>,
         warnings: Vec<String>,
+        cache: Option<ResultCache>,
     ) -> Result<Self, EngineError> {
         let engine = &config.antivirus_engine;
         let stored_exclusions = state.exclusions()?;
@@ -195,6 +245,7 @@ impl Engine {
             state,
             vault,
             warnings,
+            cache,
         })
     }
 
@@ -275,6 +326,13 @@ impl Engine {
                             if scanned.infected {
                                 counters.infected_files.fetch_add(1, Ordering::Relaxed);
                             }
+                            if let Some(hit) = scanned.cache_hit {
+                                match hit {
+                                    CacheHit::File => &counters.cache_hits,
+                                    CacheHit::Content => &counters.file_hash_hits,
+                                }
+                                .fetch_add(1, Ordering::Relaxed);
+                            }
                             if let Some(bytes) = scanned.bytes {
                                 counters.files_scanned.fetch_add(1, Ordering::Relaxed);
                                 counters.bytes_scanned.fetch_add(bytes, Ordering::Relaxed);
@@ -289,6 +347,20 @@ impl Engine {
         });
 
         let mut summary = counters.summary();
+        if let Some(cache) = &self.cache {
+            let stats = ScanStats {
+                files: summary.files_scanned,
+                scan_hits: summary.cache_hits,
+                hash_hits: summary.file_hash_hits,
+            };
+            if let Err(err) = cache.save(stats) {
+                report(ScanEvent::Error {
+                    path: self.state.dir().join(crate::cache::CACHE_DIR),
+                    reason: format!("cannot save the scan cache: {err}"),
+                });
+                summary = counters.summary();
+            }
+        }
         summary.cancelled = stopped.load(Ordering::Relaxed);
         summary.duration_ms = started.elapsed().as_millis() as u64;
         sink.finish(&summary);
@@ -325,14 +397,15 @@ impl Engine {
         let mut worker = self.worker(&plugin_faults);
         let report = ObjectCollector::default();
         let emit = |event| report.push(event);
-        let outcome = worker.detect(self, name, bytes, &emit);
+        let names = self.detectors.name_key(name);
+        let outcome = worker.detect(self, name, names, bytes, &emit);
         if let Err(reason) = outcome.result {
             emit(ScanEvent::Error {
                 path: name.to_path_buf(),
                 reason,
             });
         }
-        self.decide(name, outcome.findings, outcome.digest.as_deref(), &emit);
+        self.decide(name, outcome.findings, outcome.digest, &emit);
         report.finish(Some(bytes.len() as u64))
     }
 
@@ -354,10 +427,12 @@ impl Engine {
         &self,
         path: &Path,
         findings: Vec<Finding>,
-        digest: Option<&str>,
+        digest: Option<[u8; 32]>,
         report: &(dyn Fn(ScanEvent) + Sync),
     ) -> Vec<String> {
         let now = unix_now();
+        let digest = digest.map(|digest| blake3::Hash::from(digest).to_hex());
+        let digest = digest.as_ref().map(|hex| hex.as_str());
         let mut threats: Vec<String> = Vec::new();
         for finding in findings {
             let verdict = self.decider.verdict(&finding, digest, now);
@@ -392,6 +467,30 @@ impl Engine {
         threats
     }
 
+    /// Where the object's result is kept in the scan cache, when it may be: the scan cache is on
+    /// and the file is on a file system whose times can be trusted ([`cacheable_volume`]).
+    fn cache_place(
+        &self,
+        object: &ScanObject,
+        names: u64,
+    ) -> Option<(&ResultCache, ScanKey, Validators)> {
+        let cache = self.cache.as_ref().filter(|c| c.scan_cache_enabled())?;
+        let fsid = cacheable_volume(object.file())?;
+        let identity = object.identity();
+        let key = ScanKey {
+            dev: identity.dev,
+            ino: identity.ino,
+            names,
+        };
+        let valid = Validators {
+            size: identity.size,
+            mtime_ns: identity.mtime_ns,
+            ctime_ns: identity.ctime_ns,
+            fsid,
+        };
+        Some((cache, key, valid))
+    }
+
     /// Quarantines the scanned object when that is the configured action.
     fn act(&self, object: &ScanObject, threats: &[String], report: &(dyn Fn(ScanEvent) + Sync)) {
         let Some(vault) = &self.vault else { return };
@@ -417,24 +516,40 @@ struct Worker<'e> {
 /// What became of one object in a scan.
 #[derive(Default)]
 struct Scanned {
-    /// Bytes scanned, or `None` when the content could not be read.
+    /// Bytes scanned (0 for a scan-cache hit), or `None` when the content could not be read.
     bytes: Option<u64>,
     /// Whether a threat remained after the decision.
     infected: bool,
+    /// Whether the result came from a cache.
+    cache_hit: Option<CacheHit>,
+}
+
+/// Which cache gave a file's result.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CacheHit {
+    /// The scan cache (the file is unchanged since it was scanned).
+    File,
+    /// The file-hash cache (the same content was scanned, under a name that selects the same
+    /// detectors).
+    Content,
 }
 
 /// What the detectors made of one object's bytes.
 struct Detected {
     findings: Vec<Finding>,
     /// BLAKE3 of the content, when a decision may need it.
-    digest: Option<String>,
+    digest: Option<[u8; 32]>,
     /// An error that cut a detector short (a YARA timeout); other findings stand.
     result: Result<(), String>,
+    /// Every enabled detector completed on these bytes, so the result may be cached.
+    complete: bool,
+    /// The result came from the file-hash cache.
+    from_content_cache: bool,
 }
 
 impl Worker<'_> {
-    /// The pipeline after discovery for one opened object: read, detect, decide, and act when
-    /// `act` (tree scans; never for a caller's descriptor).
+    /// The pipeline after discovery for one opened object: look it up in the scan cache, else
+    /// read and detect; decide; act when `act` (tree scans; never for a caller's descriptor).
     fn scan(
         &mut self,
         engine: &Engine,
@@ -443,7 +558,23 @@ impl Worker<'_> {
         act: bool,
     ) -> Scanned {
         let path = object.path();
-        let contents = match self.detect_object(engine, object, report) {
+        let names = engine.detectors.name_key(path);
+        let place = engine.cache_place(object, names);
+        if let Some((cache, key, valid)) = &place
+            && let Some(hit) = cache.lookup(key, valid)
+        {
+            let digest = hit.digest();
+            let threats = engine.decide(path, hit.findings, digest, report);
+            if act && !threats.is_empty() {
+                engine.act(object, &threats, report);
+            }
+            return Scanned {
+                bytes: Some(0),
+                infected: !threats.is_empty(),
+                cache_hit: Some(CacheHit::File),
+            };
+        }
+        let contents = match self.detect_object(engine, object, names, report) {
             Ok(contents) => contents,
             Err(problem) => {
                 report(problem_event(path.to_path_buf(), problem));
@@ -451,7 +582,19 @@ impl Worker<'_> {
             }
         };
         let detected = contents.result;
-        let threats = engine.decide(path, detected.findings, detected.digest.as_deref(), report);
+        let cache_hit = detected.from_content_cache.then_some(CacheHit::Content);
+        // Kept for the next scan only when every detector completed on the bytes of a file that
+        // has not changed since it was opened and whose times have settled.
+        if let Some((cache, key, valid)) = place
+            && detected.complete
+            && !contents.cut_short
+            && cache.settled(&valid, object.observed_at_ns())
+            && object.unchanged()
+        {
+            let result = CachedResult::new(detected.findings.clone(), detected.digest);
+            cache.store(key, valid, result);
+        }
+        let threats = engine.decide(path, detected.findings, detected.digest, report);
         let infected = !threats.is_empty();
         if contents.cut_short {
             // What was found is reported, but the file is no longer what was scanned: it is not
@@ -463,6 +606,7 @@ impl Worker<'_> {
             return Scanned {
                 bytes: None,
                 infected,
+                cache_hit: None,
             };
         }
         if act && infected {
@@ -478,6 +622,7 @@ impl Worker<'_> {
         Scanned {
             bytes: Some(contents.bytes),
             infected,
+            cache_hit,
         }
     }
 
@@ -486,6 +631,7 @@ impl Worker<'_> {
         &mut self,
         engine: &Engine,
         object: &ScanObject,
+        names: u64,
         report: &(dyn Fn(ScanEvent) + Sync),
     ) -> Result<Contents<Detected>, Unscannable> {
         let Self {
@@ -494,16 +640,14 @@ impl Worker<'_> {
             findings,
             faults,
         } = self;
-        reader.with_contents(object, |bytes| {
-            detect_with(
-                detector,
-                findings,
-                faults,
-                engine,
-                object.path(),
+        reader.with_contents(object, |bytes, private| {
+            let input = Input {
+                path: object.path(),
+                names,
                 bytes,
-                report,
-            )
+                private,
+            };
+            detect_with(detector, findings, faults, engine, input, report)
         })
     }
 
@@ -512,40 +656,93 @@ impl Worker<'_> {
         &mut self,
         engine: &Engine,
         name: &Path,
+        names: u64,
         bytes: &[u8],
         report: &(dyn Fn(ScanEvent) + Sync),
     ) -> Detected {
+        let input = Input {
+            path: name,
+            names,
+            bytes,
+            private: true,
+        };
         detect_with(
             &mut self.detector,
             &mut self.findings,
             &mut self.faults,
             engine,
-            name,
-            bytes,
+            input,
             report,
         )
     }
 }
 
-/// Runs every detector on `bytes`, reports plugin faults, and computes the digest when there are
-/// findings and a decision depends on it.
+/// The bytes the detectors look at, and what they are.
+struct Input<'a> {
+    /// Where they were found (plugins choose files by extension).
+    path: &'a Path,
+    /// The name-dependent inputs of the result ([`Detectors::name_key`]).
+    names: u64,
+    bytes: &'a [u8],
+    /// The bytes are this process's own copy (not a mapping another process may write to), so
+    /// their digest is certainly the digest of what the detectors saw.
+    private: bool,
+}
+
+/// Runs every detector on the input and reports plugin faults, or takes the result of the same
+/// content from the file-hash cache. Private bytes go through the file-hash cache; the digest is
+/// computed when it serves the cache or there are findings a decision may need it for.
 fn detect_with(
     detector: &mut DetectorWorker<'_>,
     findings: &mut Vec<Finding>,
     faults: &mut Vec<PluginFault>,
     engine: &Engine,
-    path: &Path,
-    bytes: &[u8],
+    input: Input<'_>,
     report: &(dyn Fn(ScanEvent) + Sync),
 ) -> Detected {
-    let result = detector.scan(path, bytes, findings, faults);
-    report_faults(path, faults, report);
-    let digest = (engine.decider.wants_digest() && !findings.is_empty())
-        .then(|| blake3::hash(bytes).to_hex().to_string());
+    let content_cache = engine
+        .cache
+        .as_ref()
+        .filter(|cache| input.private && cache.hash_cache_enabled())
+        .map(|cache| {
+            let key = HashKey {
+                content: *blake3::hash(input.bytes).as_bytes(),
+                names: input.names,
+            };
+            (cache, key)
+        });
+    if let Some((cache, key)) = &content_cache
+        && let Some(hit) = cache.lookup_content(key)
+    {
+        return Detected {
+            digest: (!hit.findings.is_empty()).then_some(key.content),
+            findings: hit.findings,
+            result: Ok(()),
+            complete: true,
+            from_content_cache: true,
+        };
+    }
+    let result = detector.scan(input.path, input.bytes, findings, faults);
+    // A plugin that faulted, or that this scan disabled, did not look at these bytes.
+    let complete = result.is_ok() && faults.is_empty() && !detector.plugins_disabled();
+    report_faults(input.path, faults, report);
+    let findings = std::mem::take(findings);
+    let digest = match &content_cache {
+        Some((_, key)) => Some(key.content),
+        None => (!findings.is_empty() && (complete || engine.decider.wants_digest()))
+            .then(|| *blake3::hash(input.bytes).as_bytes()),
+    };
+    if let Some((cache, key)) = content_cache
+        && complete
+    {
+        cache.store_content(key, CachedResult::new(findings.clone(), digest));
+    }
     Detected {
-        findings: std::mem::take(findings),
+        findings,
         digest,
         result,
+        complete,
+        from_content_cache: false,
     }
 }
 
@@ -611,6 +808,8 @@ struct Counters {
     allowed: AtomicU64,
     quarantined: AtomicU64,
     plugin_faults: AtomicU64,
+    cache_hits: AtomicU64,
+    file_hash_hits: AtomicU64,
 }
 
 impl Counters {
@@ -638,6 +837,8 @@ impl Counters {
             allowed: self.allowed.load(Ordering::Relaxed),
             quarantined: self.quarantined.load(Ordering::Relaxed),
             plugin_faults: self.plugin_faults.load(Ordering::Relaxed),
+            cache_hits: self.cache_hits.load(Ordering::Relaxed),
+            file_hash_hits: self.file_hash_hits.load(Ordering::Relaxed),
             cancelled: false,
             duration_ms: 0,
         }

@@ -1,6 +1,7 @@
 //! One module per command; this one holds what they share: finding the configuration and the
 //! state directory.
 
+pub mod cache;
 pub mod config;
 pub mod definitions;
 pub mod exclusion;

@@ -96,6 +96,13 @@ impl Printer {
                     summary.errors,
                     summary.skipped
                 ));
+                let hits = summary.cache_hits + summary.file_hash_hits;
+                if hits > 0 {
+                    self.write(&format!(
+                        "{hits} results from the caches ({} unchanged files, {} known contents)",
+                        summary.cache_hits, summary.file_hash_hits
+                    ));
+                }
                 if summary.plugin_faults > 0 {
                     self.write(&format!(
                         "{} plugin calls failed (plugin_fault lines above)",

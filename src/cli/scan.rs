@@ -60,6 +60,9 @@ struct ScanOptions {
     /// Run no plugins (neither the definitions' nor --plugin ones).
     #[arg(long, global = true, conflicts_with = "plugins")]
     no_plugins: bool,
+    /// Neither use nor update the result caches: read and match every file.
+    #[arg(long, global = true)]
+    no_cache: bool,
     /// Also print skipped files and allowed detections in text output.
     #[arg(long, short, global = true)]
     verbose: bool,
@@ -94,7 +97,8 @@ pub fn run(context: &Context, args: ScanArgs) -> Result<ExitCode> {
 
     let mut builder = EngineBuilder::new(config)
         .state_dir(context.state_dir())
-        .concurrency(threads);
+        .concurrency(threads)
+        .cache(!options.no_cache);
     for path in options.rules {
         builder = builder.extra_rules(path);
     }

@@ -24,6 +24,12 @@ pub struct Detectors {
 }
 
 impl Detectors {
+    /// The name-dependent inputs of a file's result, as one key: today the plugins its
+    /// extension selects (rules and hash lists look at bytes only).
+    pub fn name_key(&self, path: &Path) -> u64 {
+        self.plugins.name_key(path)
+    }
+
     /// The per-thread state for one worker of a scan whose plugin faults are counted in
     /// `faults` (public for tools that drive the detectors directly, such as the benchmarks).
     pub fn worker<'d>(&'d self, timeout: Duration, faults: &'d ScanFaults) -> DetectorWorker<'d> {
@@ -45,6 +51,11 @@ pub struct DetectorWorker<'d> {
 }
 
 impl DetectorWorker<'_> {
+    /// Whether this scan has disabled a plugin (it no longer looks at files).
+    pub fn plugins_disabled(&self) -> bool {
+        self.faults.any_disabled()
+    }
+
     /// Runs every detector over the content `data` of the file at `path`, appending findings to
     /// `out` and plugin failures to `faults`. An error names what failed (for example a YARA
     /// timeout); findings made before and after it stand.

@@ -199,6 +199,33 @@ impl PluginSet {
         &self.plugins
     }
 
+    /// What a file's name decides about which plugins run on it: the set of plugins that list
+    /// its extension (the only part of the name a plugin's selection uses). Two names with the
+    /// same key select the same plugins for the same bytes.
+    pub fn name_key(&self, path: &Path) -> u64 {
+        let Some(extension) = path.extension().and_then(|ext| ext.to_str()) else {
+            return 0;
+        };
+        let listing = self.plugins.iter().enumerate().filter(|(_, plugin)| {
+            plugin
+                .info
+                .extensions
+                .iter()
+                .any(|wanted| wanted.eq_ignore_ascii_case(extension))
+        });
+        if self.plugins.len() < 64 {
+            return listing.fold(0, |key, (index, _)| key | 1 << index);
+        }
+        // More plugins than bits: a digest of the indexes, with the top bit set so it never
+        // equals a bit set.
+        let mut hasher = blake3::Hasher::new();
+        for (index, _) in listing {
+            hasher.update(&(index as u64).to_le_bytes());
+        }
+        let digest = hasher.finalize();
+        u64::from_le_bytes(digest.as_bytes()[..8].try_into().expect("8 bytes")) | 1 << 63
+    }
+
     /// Fresh fault counts for one scan.
     pub fn scan_faults(&self) -> ScanFaults {
         ScanFaults {
@@ -254,6 +281,13 @@ impl PluginSet {
 }
 
 impl ScanFaults {
+    /// Whether this scan has disabled any plugin (results since then lack its findings).
+    pub fn any_disabled(&self) -> bool {
+        self.disabled
+            .iter()
+            .any(|disabled| disabled.load(Ordering::Relaxed))
+    }
+
     /// Counts a fault of plugin `index`; returns the count when it reaches `max_faults` and
     /// the plugin is disabled for the rest of this scan.
     fn count(&self, index: usize, max_faults: u32) -> Option<u32> {

@@ -1,0 +1,584 @@
+//! Result caches: a rescan of an unchanged machine costs a walk, not a scan.
+//!
+//! Two caches keep the detectors' raw results (nothing found, or the findings) between scans:
+//!
+//! - the **scan cache**, keyed by file identity (`dev`, `ino`) and the name-dependent inputs of
+//!   the result ([`ScanKey`]), used only while the file's size, modification and status-change
+//!   times (ns) and file system are the same ([`Validators`]). The status-change time cannot be
+//!   set back by a user, so replaying an old modification time (`touch -r`) does not hide a change;
+//! - the **file-hash cache**, keyed by the BLAKE3 of the content and the name-dependent inputs
+//!   ([`HashKey`]), so the same content under many names is matched once.
+//!
+//! Decide (allowed threats, restoration exclusions) and act always run on the cached findings, so
+//! a change there takes effect without a rescan. The caches belong to one [`ResultFingerprint`]:
+//! its digest names the cache file, so another engine, other definitions or other limits never
+//! see the entries. Both caches are bounded in entries, least recently used out first; they are
+//! saved at the end of each scan under a lock, merged with what another process saved meanwhile,
+//! to a new file renamed into place. A damaged file is discarded with a warning.
+//!
+//! What is never cached, and why, is decided by the scan pipeline ([`crate::scan`]) and by
+//! [`cacheable_volume`] and [`ResultCache::settled`].
+
+mod fingerprint;
+mod store;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::hash::Hash;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+pub(crate) use fingerprint::CACHE_FORMAT;
+pub use fingerprint::{Component, NON_RESULT_KEYS, RESULT_KEYS, ResultFingerprint, ResultSettings};
+
+use crate::config::AntivirusEngine;
+use crate::durable::{FileLock, LockMode, io_error, remove_if_present};
+use crate::error::EngineError;
+use crate::report::Finding;
+use crate::state::unix_now;
+use store::Header;
+
+/// The folder of the state dir that holds the cache files.
+pub const CACHE_DIR: &str = "cache";
+/// Cache files of other fingerprints kept besides the current one (an occasional `--rules` or
+/// `--no-plugins` scan must not throw away the daily scan's cache).
+const OTHER_FINGERPRINTS_KEPT: usize = 3;
+
+/// Where a file's result is looked up in the scan cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct ScanKey {
+    pub dev: u64,
+    pub ino: u64,
+    /// The name-dependent inputs of the result ([`crate::detect::Detectors::name_key`]).
+    pub names: u64,
+}
+
+/// What must be unchanged for a scan-cache entry to be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Validators {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    /// The file system's id (`statfs.f_fsid`), so another file system that gets the same device
+    /// number later does not match.
+    pub fsid: u64,
+}
+
+/// Where a content's result is looked up in the file-hash cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct HashKey {
+    /// BLAKE3 of the content.
+    pub content: [u8; 32],
+    /// The name-dependent inputs of the result.
+    pub names: u64,
+}
+
+/// The detectors' raw result for one content: nothing, or findings with the content's digest
+/// (which a decision may need).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct CachedResult {
+    pub findings: Vec<Finding>,
+    /// BLAKE3 of the content; meaningful only with findings.
+    pub digest: [u8; 32],
+}
+
+impl CachedResult {
+    /// The result of a scan that found `findings` in content whose BLAKE3 is `digest` (needed
+    /// only when something was found).
+    pub(crate) fn new(findings: Vec<Finding>, digest: Option<[u8; 32]>) -> Self {
+        Self {
+            digest: digest.filter(|_| !findings.is_empty()).unwrap_or_default(),
+            findings,
+        }
+    }
+
+    /// The content digest, when there are findings to decide on.
+    pub(crate) fn digest(&self) -> Option<[u8; 32]> {
+        (!self.findings.is_empty()).then_some(self.digest)
+    }
+}
+
+/// Counts of one scan's cache use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    /// Files whose result was established (scanned or found in a cache).
+    pub files: u64,
+    /// Of those, results from the scan cache.
+    pub scan_hits: u64,
+    /// Of those, results from the file-hash cache.
+    pub hash_hits: u64,
+}
+
+/// Both caches of one fingerprint, shared by every worker of every scan of an engine.
+pub struct ResultCache {
+    dir: PathBuf,
+    fingerprint: [u8; 32],
+    definitions: [u8; 32],
+    scan: Shards<ScanKey, (Validators, CachedResult)>,
+    hashes: Shards<HashKey, CachedResult>,
+    settle_ns: i64,
+}
+
+impl ResultCache {
+    /// The caches of `fingerprint` in `state_dir`, loaded from their file when there is one. A
+    /// damaged file is not an error: the caches start empty and the returned warning says why.
+    pub fn open(
+        state_dir: &Path,
+        fingerprint: &ResultFingerprint,
+        limits: &AntivirusEngine,
+    ) -> Result<(Self, Option<String>), EngineError> {
+        let dir = state_dir.join(CACHE_DIR);
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .recursive(true)
+            .create(&dir)
+            .map_err(io_error(format!("cannot create {}", dir.display())))?;
+        let definitions = blake3::hash(fingerprint.definitions_digest.as_bytes());
+        let cache = Self {
+            dir,
+            fingerprint: fingerprint.digest(),
+            definitions: *definitions.as_bytes(),
+            scan: Shards::new(limits.scan_cache_maximum),
+            hashes: Shards::new(limits.file_hash_cache_maximum),
+            settle_ns: (limits.scan_cache_settle_time as i64).saturating_mul(1_000_000_000),
+        };
+        let warning = cache.load().err().map(|why| {
+            format!(
+                "the scan cache {} is damaged ({why}); it was discarded, and files are scanned \
+                 again",
+                cache.file().display()
+            )
+        });
+        Ok((cache, warning))
+    }
+
+    /// The file holding this fingerprint's caches.
+    fn file(&self) -> PathBuf {
+        let name: String = self.fingerprint[..8]
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        self.dir.join(format!("results-{name}.bin"))
+    }
+
+    /// Merges the saved entries into memory; `Err` says why the file was not usable.
+    fn load(&self) -> Result<(), String> {
+        let bytes = match std::fs::read(self.file()) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(err) => return Err(err.to_string()),
+        };
+        let (header, scan, hashes) = store::decode(&bytes)?;
+        if header.format != fingerprint::CACHE_FORMAT || header.fingerprint != self.fingerprint {
+            return Err("it belongs to another engine configuration".into());
+        }
+        for (key, valid, result, last_used) in scan {
+            self.scan.merge(key, (valid, result), last_used);
+        }
+        for (key, result, last_used) in hashes {
+            self.hashes.merge(key, result, last_used);
+        }
+        Ok(())
+    }
+
+    /// Whether the scan cache is in use.
+    pub(crate) fn scan_cache_enabled(&self) -> bool {
+        self.scan.maximum > 0
+    }
+
+    /// Whether the file-hash cache is in use.
+    pub(crate) fn hash_cache_enabled(&self) -> bool {
+        self.hashes.maximum > 0
+    }
+
+    /// The scan cache's result for `key`, if it was stored with these validators.
+    pub(crate) fn lookup(&self, key: &ScanKey, now: &Validators) -> Option<CachedResult> {
+        self.scan.get(key, unix_now() as u64, |(valid, result)| {
+            (valid == now).then(|| result.clone())
+        })
+    }
+
+    /// Keeps `result` for the file at `key` while it has these validators.
+    pub(crate) fn store(&self, key: ScanKey, valid: Validators, result: CachedResult) {
+        self.scan.insert(key, (valid, result), unix_now() as u64);
+    }
+
+    /// The file-hash cache's result for `key`.
+    pub(crate) fn lookup_content(&self, key: &HashKey) -> Option<CachedResult> {
+        self.hashes
+            .get(key, unix_now() as u64, |result| Some(result.clone()))
+    }
+
+    /// Keeps `result` for the content at `key`.
+    pub(crate) fn store_content(&self, key: HashKey, result: CachedResult) {
+        self.hashes.insert(key, result, unix_now() as u64);
+    }
+
+    /// Whether a file's times lie far enough before `observed_at_ns` (the clock just before its
+    /// identity was taken) that any later write gets newer ones: the settle time covers the file
+    /// system's timestamp granularity and writes through shared mappings not yet written back.
+    pub(crate) fn settled(&self, valid: &Validators, observed_at_ns: i64) -> bool {
+        let newest = valid.mtime_ns.max(valid.ctime_ns);
+        observed_at_ns.saturating_sub(newest) >= self.settle_ns
+    }
+
+    /// Writes both caches to their file: under the cache lock, merged with what another process
+    /// saved meanwhile, trimmed to their bounds, to a new file renamed over the old. Cache files
+    /// of other definitions, and of all but the most recent other fingerprints, are removed.
+    pub fn save(&self, last_scan: ScanStats) -> Result<(), EngineError> {
+        let _lock = FileLock::take(&self.dir.join("lock"), LockMode::Exclusive)?;
+        // Another process's entries are merged; a damaged file is simply replaced.
+        let _ = self.load();
+        self.scan.trim();
+        self.hashes.trim();
+        let path = self.file();
+        let bytes = {
+            let scan = self.scan.lock_all();
+            let hashes = self.hashes.lock_all();
+            let header = Header {
+                format: fingerprint::CACHE_FORMAT,
+                fingerprint: self.fingerprint,
+                definitions: self.definitions,
+                saved_at: unix_now(),
+                last_scan,
+                scan_entries: scan.iter().map(|shard| shard.len() as u64).sum(),
+                hash_entries: hashes.iter().map(|shard| shard.len() as u64).sum(),
+            };
+            store::encode(
+                &header,
+                scan.iter()
+                    .flat_map(|shard| shard.iter())
+                    .map(|(key, entry)| (key, &entry.value.0, &entry.value.1, entry.last_used)),
+                hashes
+                    .iter()
+                    .flat_map(|shard| shard.iter())
+                    .map(|(key, entry)| (key, &entry.value, entry.last_used)),
+            )
+        };
+        let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&temporary)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            std::fs::rename(&temporary, &path)
+        };
+        if let Err(err) = write() {
+            let _ = std::fs::remove_file(&temporary);
+            return Err(io_error(format!("cannot write {}", path.display()))(err));
+        }
+        self.prune(&path)
+    }
+
+    /// Removes cache files made with other definitions, and all but the most recently saved
+    /// files of other fingerprints.
+    fn prune(&self, current: &Path) -> Result<(), EngineError> {
+        let mut others: Vec<(i64, PathBuf)> = Vec::new();
+        for file in cache_files(&self.dir)? {
+            if file.path == current {
+                continue;
+            }
+            match file.header {
+                Ok(header) if header.definitions == self.definitions => {
+                    others.push((header.saved_at, file.path))
+                }
+                _ => remove_if_present(&file.path)?,
+            }
+        }
+        others.sort_by(|a, b| b.0.cmp(&a.0));
+        for (_, path) in others.iter().skip(OTHER_FINGERPRINTS_KEPT) {
+            remove_if_present(path)?;
+        }
+        Ok(())
+    }
+}
+
+/// The file system's id when results on it may be kept in the scan cache: a local disk file
+/// system, where every write (also through a shared mapping, once written back) updates the
+/// modification and status-change times. tmpfs does not update them for writes through a
+/// mapping, and FUSE or network file systems report whatever their server says: never cached.
+pub(crate) fn cacheable_volume(file: &File) -> Option<u64> {
+    const CACHEABLE: &[i64] = &[
+        0xEF53,      // ext2, ext3, ext4
+        0x5846_5342, // xfs
+        0x9123_683E, // btrfs
+        0xF2F5_2010, // f2fs
+        0x2FC1_2FC1, // zfs
+        0x794C_7630, // overlayfs (times are the upper or lower file's)
+    ];
+    // SAFETY: fstatfs fills the zeroed struct for the open descriptor.
+    let mut stats: libc::statfs64 = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstatfs64(file.as_raw_fd(), &mut stats) } != 0 {
+        return None;
+    }
+    if !CACHEABLE.contains(&(stats.f_type as i64)) {
+        return None;
+    }
+    // SAFETY: fsid_t is two C ints (8 bytes) with private fields; read it as one u64.
+    Some(unsafe { std::mem::transmute_copy::<libc::fsid_t, u64>(&stats.f_fsid) })
+}
+
+/// One cache file in the state dir, with its header (or why it cannot be read).
+pub struct CacheFile {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub size: u64,
+    header: Result<Header, String>,
+}
+
+impl CacheFile {
+    /// Entries of the scan cache and of the file-hash cache, or why the file is damaged.
+    pub fn entries(&self) -> Result<(u64, u64), String> {
+        self.header
+            .as_ref()
+            .map(|header| (header.scan_entries, header.hash_entries))
+            .map_err(Clone::clone)
+    }
+
+    /// When it was last saved (Unix seconds), and the cache use of the scan that saved it.
+    pub fn last_scan(&self) -> Option<(i64, ScanStats)> {
+        self.header
+            .as_ref()
+            .ok()
+            .map(|header| (header.saved_at, header.last_scan))
+    }
+}
+
+/// The cache files in a state dir (each checked whole), most recently saved first.
+pub fn status(state_dir: &Path) -> Result<Vec<CacheFile>, EngineError> {
+    let mut files = cache_files(&state_dir.join(CACHE_DIR))?;
+    for file in &mut files {
+        if file.header.is_ok() {
+            let bytes = std::fs::read(&file.path)
+                .map_err(io_error(format!("cannot read {}", file.path.display())))?;
+            file.header = store::decode(&bytes).map(|(header, _, _)| header);
+        }
+    }
+    files.sort_by_key(|file| std::cmp::Reverse(file.last_scan().map(|(at, _)| at)));
+    Ok(files)
+}
+
+/// Removes every cache file (under the cache lock, so no save is half-merged); returns how many.
+pub fn clear(state_dir: &Path) -> Result<usize, EngineError> {
+    let dir = state_dir.join(CACHE_DIR);
+    if !dir.exists() {
+        return Ok(0);
+    }
+    let _lock = FileLock::take(&dir.join("lock"), LockMode::Exclusive)?;
+    let files = cache_files(&dir)?;
+    for file in &files {
+        remove_if_present(&file.path)?;
+    }
+    Ok(files.len())
+}
+
+/// The `results-*.bin` files of a cache folder with their headers.
+fn cache_files(dir: &Path) -> Result<Vec<CacheFile>, EngineError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(io_error(format!("cannot list {}", dir.display()))(err)),
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(io_error(format!("cannot list {}", dir.display())))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with("results-") && name.ends_with(".bin")) {
+            continue;
+        }
+        let path = entry.path();
+        let read = || -> Result<(u64, Header), String> {
+            use std::io::Read;
+            let mut file = File::open(&path).map_err(|err| err.to_string())?;
+            let size = file.metadata().map_err(|err| err.to_string())?.len();
+            let mut head = vec![0; store::HEADER_LEN];
+            file.read_exact(&mut head)
+                .map_err(|_| "truncated".to_string())?;
+            Ok((size, store::read_header(&head)?))
+        };
+        let (size, header) = match read() {
+            Ok((size, header)) => (size, Ok(header)),
+            Err(why) => (entry.metadata().map_or(0, |m| m.len()), Err(why)),
+        };
+        files.push(CacheFile { path, size, header });
+    }
+    Ok(files)
+}
+
+/// A value and when it was last used (Unix seconds), for least-recently-used eviction.
+struct Entry<V> {
+    value: V,
+    last_used: u64,
+}
+
+/// A bounded map split into independently locked shards, so workers rarely wait for each other.
+struct Shards<K, V> {
+    shards: Box<[Mutex<HashMap<K, Entry<V>>>]>,
+    /// Most entries in all shards together; 0 disables the map.
+    maximum: usize,
+}
+
+/// How a key picks its shard.
+trait ShardOf {
+    fn shard(&self, count: usize) -> usize;
+}
+
+impl ShardOf for ScanKey {
+    fn shard(&self, count: usize) -> usize {
+        (self.ino as usize ^ self.names as usize) % count
+    }
+}
+
+impl ShardOf for HashKey {
+    fn shard(&self, count: usize) -> usize {
+        self.content[0] as usize % count
+    }
+}
+
+impl<K: Eq + Hash + Copy + ShardOf, V> Shards<K, V> {
+    fn new(maximum: u64) -> Self {
+        let maximum = usize::try_from(maximum).unwrap_or(usize::MAX);
+        // Small caches keep one shard so that their bound is exact.
+        let count = if maximum >= 1024 { 16 } else { 1 };
+        Self {
+            shards: (0..count).map(|_| Mutex::new(HashMap::new())).collect(),
+            maximum,
+        }
+    }
+
+    /// Each shard's share of the bound.
+    fn per_shard(&self) -> usize {
+        self.maximum / self.shards.len()
+    }
+
+    fn shard(&self, key: &K) -> std::sync::MutexGuard<'_, HashMap<K, Entry<V>>> {
+        self.shards[key.shard(self.shards.len())]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// `check`'s answer on the value at `key`; marks the entry used when it answers.
+    fn get<R>(&self, key: &K, now: u64, check: impl FnOnce(&V) -> Option<R>) -> Option<R> {
+        if self.maximum == 0 {
+            return None;
+        }
+        let mut shard = self.shard(key);
+        let entry = shard.get_mut(key)?;
+        let answer = check(&entry.value)?;
+        entry.last_used = now;
+        Some(answer)
+    }
+
+    fn insert(&self, key: K, value: V, now: u64) {
+        if self.maximum == 0 {
+            return;
+        }
+        let mut shard = self.shard(&key);
+        shard.insert(
+            key,
+            Entry {
+                value,
+                last_used: now,
+            },
+        );
+        // Evict in batches (an eighth of the share at a time) so eviction costs O(1) per insert.
+        let share = self.per_shard();
+        if shard.len() > share + share / 8 {
+            evict_oldest(&mut shard, share);
+        }
+    }
+
+    /// Adds a saved entry unless a more recently used one is already there.
+    fn merge(&self, key: K, value: V, last_used: u64) {
+        if self.maximum == 0 {
+            return;
+        }
+        let mut shard = self.shard(&key);
+        if shard
+            .get(&key)
+            .is_none_or(|entry| entry.last_used < last_used)
+        {
+            shard.insert(key, Entry { value, last_used });
+        }
+    }
+
+    /// Evicts down to the bound exactly.
+    fn trim(&self) {
+        let share = self.per_shard();
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            if shard.len() > share {
+                evict_oldest(&mut shard, share);
+            }
+        }
+    }
+
+    fn lock_all(&self) -> Vec<std::sync::MutexGuard<'_, HashMap<K, Entry<V>>>> {
+        self.shards
+            .iter()
+            .map(|shard| shard.lock().unwrap_or_else(|p| p.into_inner()))
+            .collect()
+    }
+}
+
+/// Keeps the `keep` most recently used entries of `map`.
+fn evict_oldest<K: Eq + Hash + Copy, V>(map: &mut HashMap<K, Entry<V>>, keep: usize) {
+    let mut ages: Vec<(u64, K)> = map.iter().map(|(k, e)| (e.last_used, *k)).collect();
+    let evict = ages.len() - keep;
+    if keep > 0 {
+        ages.select_nth_unstable_by_key(evict - 1, |(used, _)| *used);
+    }
+    for (_, key) in &ages[..evict] {
+        map.remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(ino: u64) -> ScanKey {
+        ScanKey {
+            dev: 1,
+            ino,
+            names: 0,
+        }
+    }
+
+    #[test]
+    fn bounded_maps_evict_the_least_recently_used() {
+        let map: Shards<ScanKey, u32> = Shards::new(4);
+        for ino in 0..4 {
+            map.insert(key(ino), 0, ino);
+        }
+        // Using entry 0 makes it the most recent; the next inserts evict 1 and 2 first.
+        assert_eq!(map.get(&key(0), 10, |v| Some(*v)), Some(0));
+        map.insert(key(4), 0, 11);
+        map.insert(key(5), 0, 12);
+        map.trim();
+        let kept: Vec<u64> = {
+            let shards = map.lock_all();
+            let mut kept: Vec<u64> = shards[0].keys().map(|k| k.ino).collect();
+            kept.sort();
+            kept
+        };
+        assert_eq!(kept, vec![0, 3, 4, 5]);
+    }
+
+    #[test]
+    fn a_zero_maximum_keeps_nothing() {
+        let map: Shards<ScanKey, u32> = Shards::new(0);
+        map.insert(key(1), 0, 1);
+        assert_eq!(map.get(&key(1), 2, |v| Some(*v)), None);
+    }
+}
