@@ -106,3 +106,14 @@ pub fn find_on_path(name: &str) -> Option<PathBuf> {
 pub fn baseline_bin() -> Option<PathBuf> {
     std::env::var_os("VIGIL_BASELINE_BIN").map(PathBuf::from)
 }
+
+/// Whether this `vigil` has result caches (`--no-cache`); builds from before them do not know
+/// the flag. Benchmarks other than `benches/cache.rs` pass it, so that alternated rounds measure
+/// scanning, not the cache.
+#[allow(dead_code)] // not every benchmark runs vigil
+pub fn has_cache(vigil: &Path) -> bool {
+    Command::new(vigil)
+        .args(["scan", "--help"])
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("--no-cache"))
+}

@@ -59,6 +59,8 @@ fn full_scan(root: &Path, threads: usize, rounds: usize) {
             .args(["scan", "custom"])
             .arg(root)
             .args(["--format", "jsonl", "--threads", &threads.to_string()])
+            // Scanning is measured, not the result caches.
+            .arg("--no-cache")
             .env("VIGIL_STATE_DIR", state.path())
             .env("VIGIL_CONFIG", &config);
         if !plugins {

@@ -8,6 +8,10 @@
 //! the same quarantine scan by another `vigil` build (say, of an earlier commit), alternated, and
 //! states the ratio.
 
+// Only `has_cache` is used here.
+#[allow(dead_code)]
+mod measure;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -98,6 +102,7 @@ fn vigil_scan(vigil: &Path, dir: &Path, state: &Path, action: &str, rules: &[&Pa
         .arg(dir)
         .args(rules.iter().flat_map(|rule| [Path::new("--rules"), rule]))
         .args(["--action", action, "--format", "jsonl"])
+        .args(measure::has_cache(vigil).then_some("--no-cache"))
         .env("VIGIL_STATE_DIR", state)
         .env("VIGIL_CONFIG", &config)
         .stdout(Stdio::null())

@@ -21,7 +21,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use measure::{
-    Sample, baseline_bin, bench_threads, env_or, find_on_path, measure_command, median, target_dir,
+    Sample, baseline_bin, bench_threads, has_cache, env_or, find_on_path, measure_command, median, target_dir,
     timed_in_process,
 };
 
@@ -92,6 +92,9 @@ fn main() {
             .arg("--no-plugins")
             .env("VIGIL_STATE_DIR", state.path())
             .env("VIGIL_CONFIG", &empty_config);
+        if has_cache(vigil) {
+            command.arg("--no-cache");
+        }
         command
     };
     let vigil_scan = |target: &Path| scan_with(vigil, target);

@@ -677,3 +677,39 @@ fn damaged_compiled_rules_are_compiled_again_and_rewritten_never_loaded() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn an_update_or_a_rollback_makes_every_cached_result_a_miss() {
+    let sandbox = Sandbox::new();
+    let publisher = Publisher::new(&sandbox);
+    sandbox.configure(&format!(
+        "[antivirus_engine]\nscan_cache_settle_time = 3\n[definitions]\ntrusted_keys = [\"{}\"]\n",
+        publisher.public_line
+    ));
+    sandbox.write("plain.txt", "plain text\n");
+    sandbox.write("marked.txt", "VIGIL-MARKER-V3\n");
+    std::thread::sleep(std::time::Duration::from_millis(3200));
+    let root = text(&sandbox.corpus("")).to_string();
+    let cache_hits = |scan: &common::Scan| scan.summary()["cache_hits"].as_u64().unwrap();
+    sandbox.scan(&["custom", &root]);
+    assert_eq!(cache_hits(&sandbox.scan(&["custom", &root])), 2);
+
+    for version in [2, 3] {
+        let drop = publisher.build(&sandbox, version, b"nothing");
+        let output = sandbox.run(&["definitions", "update", "--from", text(&drop)]);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let scan = sandbox.scan(&["custom", &root]);
+        assert_eq!(cache_hits(&scan), 0, "version {version} is new");
+        assert_eq!(scan.code, i32::from(version == 3), "{:?}", scan.records);
+        assert_eq!(cache_hits(&sandbox.scan(&["custom", &root])), 2);
+    }
+    let output = sandbox.run(&["definitions", "rollback"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let scan = sandbox.scan(&["custom", &root]);
+    assert_eq!(
+        cache_hits(&scan),
+        0,
+        "version 3's results are not version 2's"
+    );
+    assert_eq!(scan.code, 0, "the marker of version 3 is not in version 2");
+}

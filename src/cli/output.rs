@@ -86,8 +86,14 @@ impl Printer {
             Format::Text => {
                 let seconds = summary.duration_ms as f64 / 1000.0;
                 let megabytes = summary.bytes_scanned as f64 / 1_048_576.0;
+                let hits = summary.cache_hits + summary.file_hash_hits;
+                let cached = if hits > 0 {
+                    format!(" ({hits} results from the caches)")
+                } else {
+                    String::new()
+                };
                 self.write(&format!(
-                    "Scanned {} files ({megabytes:.1} MiB) in {seconds:.2} s: {} threats in {} files, {} quarantined, {} allowed, {} errors, {} skipped",
+                    "Scanned {} files{cached} ({megabytes:.1} MiB) in {seconds:.2} s: {} threats in {} files, {} quarantined, {} allowed, {} errors, {} skipped",
                     summary.files_scanned,
                     summary.detections,
                     summary.infected_files,
@@ -96,13 +102,6 @@ impl Printer {
                     summary.errors,
                     summary.skipped
                 ));
-                let hits = summary.cache_hits + summary.file_hash_hits;
-                if hits > 0 {
-                    self.write(&format!(
-                        "{hits} results from the caches ({} unchanged files, {} known contents)",
-                        summary.cache_hits, summary.file_hash_hits
-                    ));
-                }
                 if summary.plugin_faults > 0 {
                     self.write(&format!(
                         "{} plugin calls failed (plugin_fault lines above)",
