@@ -1,0 +1,314 @@
+//! The result caches, on real files: a rescan against the floor of the walk, a first scan with
+//! the caches against one without them, and a rescan with a large public rule set against `yr`
+//! with the same rules, all in one run with cases alternated round by round.
+//!
+//! Cases:
+//! - (a) floor: a walk that opens, `fstat`s and closes every file on the same number of threads
+//!   (in this process: the least any rescan must do);
+//! - (b) rescan with the default definitions (plugins included), the caches warm;
+//! - (c) first scan with the caches (emptied with `vigil cache clear` before each round);
+//! - (d) the same scan with `--no-cache`;
+//! - with `VIGIL_BENCH_RULESET=DIR` (a folder of `.yar` files such as signature-base's `yara/`):
+//!   (e) rescan with those rules installed as definitions (files using THOR/Loki external
+//!   variables left out until they are supported), and (f) `yr scan` with the same files.
+//!
+//! Targets (issue "scan cache and file-hash cache"): (b) <= 1.5x (a); (c) <= 1.05x (d);
+//! (f) >= 20x (e).
+//!
+//! Environment: `VIGIL_BENCH_CORPUS=DIR` (real files; without it the generated corpus at
+//! `VIGIL_BENCH_SCALE`, default 0.25), `VIGIL_BENCH_ROUNDS` (3), `VIGIL_BENCH_THREADS` (all
+//! cores), `VIGIL_BENCH_RULESET`, `VIGIL_BENCH_YR` (the `yr` binary, else `yr` on `PATH`).
+#![allow(clippy::disallowed_methods)] // test code: paths in messages, not output for people
+
+mod corpus;
+mod measure;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use measure::{
+    Sample, bench_threads, env_or, find_on_path, measure_command, median, target_dir,
+    timed_in_process,
+};
+
+/// External variables THOR and Loki define per file; rule files using them need them defined.
+const EXTERNALS: &[&str] = &["filename", "filepath", "extension", "filetype", "owner"];
+
+/// The floor: walk in parallel, open, `fstat` and close every regular file.
+fn floor(root: &Path, threads: usize) -> (Sample, u64) {
+    let files = AtomicU64::new(0);
+    let sample = timed_in_process(|| {
+        ignore::WalkBuilder::new(root)
+            .standard_filters(false)
+            .threads(threads)
+            .build_parallel()
+            .run(|| {
+                let files = &files;
+                Box::new(move |entry| {
+                    let entry = entry.unwrap();
+                    if entry.file_type().is_some_and(|t| t.is_file()) {
+                        let file = std::fs::File::open(entry.path()).unwrap();
+                        std::hint::black_box(file.metadata().unwrap());
+                        files.fetch_add(1, Ordering::Relaxed);
+                    }
+                    ignore::WalkState::Continue
+                })
+            })
+    });
+    (sample, files.into_inner())
+}
+
+/// A state dir with its configuration, for one kind of scan.
+struct Setup {
+    state: PathBuf,
+    config: PathBuf,
+}
+
+impl Setup {
+    fn new(base: &Path, name: &str, config: &str) -> Self {
+        let state = base.join(name);
+        std::fs::create_dir_all(&state).unwrap();
+        let path = base.join(format!("{name}.toml"));
+        std::fs::write(&path, config).unwrap();
+        Self {
+            state,
+            config: path,
+        }
+    }
+
+    fn vigil(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_vigil"));
+        command
+            .env("VIGIL_STATE_DIR", &self.state)
+            .env("VIGIL_CONFIG", &self.config);
+        command
+    }
+
+    fn scan(&self, root: &Path, threads: usize, extra: &[&str]) -> Command {
+        let mut command = self.vigil();
+        command
+            .args(["scan", "custom"])
+            .arg(root)
+            .args(["--format", "jsonl", "--threads", &threads.to_string()])
+            .args(extra);
+        command
+    }
+
+    /// Runs a scan untimed and returns its summary record.
+    fn summary(&self, root: &Path, threads: usize, extra: &[&str]) -> serde_json::Value {
+        let output = self.scan(root, threads, extra).output().unwrap();
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        serde_json::from_str(stdout.lines().last().expect("a summary")).unwrap()
+    }
+
+    fn clear_cache(&self) {
+        assert!(self.vigil().args(["cache", "clear"]).status().unwrap().success());
+    }
+}
+
+/// Copies the rule files that use no external variable into `out`; returns (kept, left out).
+fn rules_without_externals(ruleset: &Path, out: &Path) -> (usize, usize) {
+    std::fs::create_dir_all(out).unwrap();
+    let (mut kept, mut left) = (0, 0);
+    for entry in std::fs::read_dir(ruleset).unwrap() {
+        let path = entry.unwrap().path();
+        if !path
+            .extension()
+            .is_some_and(|ext| ext == "yar" || ext == "yara")
+        {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        if EXTERNALS.iter().any(|name| text.contains(name)) {
+            left += 1;
+            continue;
+        }
+        std::fs::copy(&path, out.join(path.file_name().unwrap())).unwrap();
+        kept += 1;
+    }
+    (kept, left)
+}
+
+/// A state dir whose installed definitions are the rules in `rules` (signed with a fresh key).
+fn install_ruleset(base: &Path, rules: &Path, settle: &str) -> Setup {
+    let publisher = Setup::new(base, "publisher", "");
+    let key = base.join("bench.key");
+    assert!(
+        publisher
+            .vigil()
+            .args(["definitions", "keygen", "--out"])
+            .arg(&key)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let public = std::fs::read_to_string(format!("{}.pub", key.display())).unwrap();
+    let drop = base.join("ruleset.drop");
+    let config = format!(
+        "{settle}[definitions]\ntrusted_keys = [\"{}\"]\nmax_drop_size = 1073741824\n",
+        public.trim()
+    );
+    let setup = Setup::new(base, "ruleset", &config);
+    let built = setup
+        .vigil()
+        .args(["definitions", "build", "--key"])
+        .arg(&key)
+        .args(["--version", "1", "--out"])
+        .arg(&drop)
+        .arg(rules)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let installed = setup
+        .vigil()
+        .args(["definitions", "update", "--from"])
+        .arg(&drop)
+        .output()
+        .unwrap();
+    assert!(
+        installed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    setup
+}
+
+fn main() {
+    let rounds: usize = env_or("VIGIL_BENCH_ROUNDS", 3);
+    let threads = bench_threads();
+    let root = match std::env::var_os("VIGIL_BENCH_CORPUS") {
+        Some(dir) => PathBuf::from(dir),
+        None => corpus::generate(&target_dir(), env_or("VIGIL_BENCH_SCALE", 0.25)),
+    };
+    let base = tempfile::tempdir().unwrap();
+    // Files must have settled before their results are kept; a corpus made just now waits for
+    // the smallest settle time once.
+    let settle = "[antivirus_engine]\nscan_cache_settle_time = 3\n";
+    std::thread::sleep(Duration::from_secs(3));
+    let rescan = Setup::new(base.path(), "rescan", settle);
+    let first = Setup::new(base.path(), "first", settle);
+    let uncached = Setup::new(base.path(), "uncached", settle);
+
+    // Warm the page cache, the plugin compile caches, and the rescan's result caches.
+    let (_, files) = floor(&root, threads);
+    for setup in [&rescan, &first, &uncached] {
+        setup.summary(&root, threads, &[]);
+    }
+    let warm = rescan.summary(&root, threads, &[]);
+    println!(
+        "{} files in {}; {threads} threads, {rounds} rounds; warm rescan: {} files, {} scan-cache hits, {} file-hash hits",
+        files,
+        root.display(),
+        warm["files_scanned"],
+        warm["cache_hits"],
+        warm["file_hash_hits"]
+    );
+    let first_summary = {
+        first.clear_cache();
+        first.summary(&root, threads, &[])
+    };
+    println!(
+        "first scan: {} files, {} of them file-hash hits (the same content under another name)",
+        first_summary["files_scanned"], first_summary["file_hash_hits"]
+    );
+
+    let ruleset = std::env::var_os("VIGIL_BENCH_RULESET").map(PathBuf::from);
+    let yr = std::env::var_os("VIGIL_BENCH_YR")
+        .map(PathBuf::from)
+        .or_else(|| find_on_path("yr"));
+    let large = ruleset.as_ref().map(|ruleset| {
+        let rules = base.path().join("rules");
+        let (kept, left) = rules_without_externals(ruleset, &rules);
+        println!(
+            "rule set {}: {kept} files, {left} left out (external variables)",
+            ruleset.display()
+        );
+        let setup = install_ruleset(base.path(), &rules, settle);
+        setup.summary(&root, threads, &[]);
+        let warm = setup.summary(&root, threads, &[]);
+        println!(
+            "warm rescan with the rule set: {} scan-cache hits of {} files",
+            warm["cache_hits"], warm["files_scanned"]
+        );
+        (rules, setup)
+    });
+
+    let mut samples: [Vec<Sample>; 6] = Default::default();
+    let expected = |code: i32| code == 0 || code == 1;
+    for round in 0..rounds {
+        samples[0].push(floor(&root, threads).0);
+        let (sample, code) = measure_command(&mut rescan.scan(&root, threads, &[]));
+        assert!(expected(code), "rescan exited {code}");
+        samples[1].push(sample);
+        first.clear_cache();
+        let (sample, code) = measure_command(&mut first.scan(&root, threads, &[]));
+        assert!(expected(code), "first scan exited {code}");
+        samples[2].push(sample);
+        let (sample, code) = measure_command(&mut uncached.scan(&root, threads, &["--no-cache"]));
+        assert!(expected(code), "--no-cache scan exited {code}");
+        samples[3].push(sample);
+        if let Some((rules, setup)) = &large {
+            let (sample, code) = measure_command(&mut setup.scan(&root, threads, &[]));
+            assert!(expected(code), "rule-set rescan exited {code}");
+            samples[4].push(sample);
+            if let Some(yr) = &yr {
+                let mut command = Command::new(yr);
+                command
+                    .args(["scan", "--recursive", "--threads", &threads.to_string()])
+                    .args(["--disable-console-logs"])
+                    .arg(rules)
+                    .arg(&root);
+                let (sample, code) = measure_command(&mut command);
+                assert!(expected(code), "yr exited {code}");
+                samples[5].push(sample);
+            }
+        }
+        let walls: Vec<String> = samples
+            .iter()
+            .filter_map(|s| s.last())
+            .map(|s| format!("{:.3?}", s.wall))
+            .collect();
+        println!("round {round}: {}", walls.join("  "));
+    }
+
+    let names = [
+        "(a) floor: open+fstat+close",
+        "(b) rescan, default definitions",
+        "(c) first scan, caches on",
+        "(d) scan --no-cache",
+        "(e) rescan, rule set",
+        "(f) yr scan, rule set",
+    ];
+    println!("\nmedians (wall, cpu):");
+    let medians: Vec<Option<Sample>> = samples
+        .iter()
+        .map(|s| (!s.is_empty()).then(|| median(s)))
+        .collect();
+    for (name, sample) in names.iter().zip(&medians) {
+        if let Some(sample) = sample {
+            println!("  {name:<34} {:>10.3?} cpu {:>10.3?}", sample.wall, sample.cpu);
+        }
+    }
+    let ratio = |a: usize, b: usize| {
+        medians[a]
+            .zip(medians[b])
+            .map(|(a, b)| a.wall.as_secs_f64() / b.wall.as_secs_f64())
+    };
+    if let Some(r) = ratio(1, 0) {
+        println!("rescan / floor: {r:.2}x (target <= 1.5x)");
+    }
+    if let Some(r) = ratio(2, 3) {
+        println!("first scan / --no-cache: {r:.3}x (target <= 1.05x)");
+    }
+    if let Some(r) = ratio(5, 4) {
+        println!("yr / rule-set rescan: {r:.1}x faster (target >= 20x)");
+    } else if large.is_some() {
+        println!("yr not found: set VIGIL_BENCH_YR or put yr on PATH");
+    }
+}
