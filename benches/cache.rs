@@ -8,6 +8,8 @@
 //! - (b) rescan with the default definitions (plugins included), the caches warm;
 //! - (c) first scan with the caches (emptied with `vigil cache clear` before each round);
 //! - (d) the same scan with `--no-cache`;
+//! - (g) a first scan with the scan cache only (`file_hash_cache_maximum = 0`): what hashing every
+//!   file read into memory costs or saves;
 //! - with `VIGIL_BENCH_RULESET=DIR` (a folder of `.yar` files such as signature-base's `yara/`):
 //!   (e) rescan with those rules installed as definitions (files using THOR/Loki external
 //!   variables left out until they are supported), and (f) `yr scan` with the same files.
@@ -104,7 +106,13 @@ impl Setup {
     }
 
     fn clear_cache(&self) {
-        assert!(self.vigil().args(["cache", "clear"]).status().unwrap().success());
+        assert!(
+            self.vigil()
+                .args(["cache", "clear"])
+                .status()
+                .unwrap()
+                .success()
+        );
     }
 }
 
@@ -194,10 +202,15 @@ fn main() {
     let rescan = Setup::new(base.path(), "rescan", settle);
     let first = Setup::new(base.path(), "first", settle);
     let uncached = Setup::new(base.path(), "uncached", settle);
+    let unhashed = Setup::new(
+        base.path(),
+        "unhashed",
+        &format!("{settle}file_hash_cache_maximum = 0\n"),
+    );
 
     // Warm the page cache, the plugin compile caches, and the rescan's result caches.
     let (_, files) = floor(&root, threads);
-    for setup in [&rescan, &first, &uncached] {
+    for setup in [&rescan, &first, &uncached, &unhashed] {
         setup.summary(&root, threads, &[]);
     }
     let warm = rescan.summary(&root, threads, &[]);
@@ -239,7 +252,7 @@ fn main() {
         (rules, setup)
     });
 
-    let mut samples: [Vec<Sample>; 6] = Default::default();
+    let mut samples: [Vec<Sample>; 7] = Default::default();
     let expected = |code: i32| code == 0 || code == 1;
     for round in 0..rounds {
         samples[0].push(floor(&root, threads).0);
@@ -253,6 +266,10 @@ fn main() {
         let (sample, code) = measure_command(&mut uncached.scan(&root, threads, &["--no-cache"]));
         assert!(expected(code), "--no-cache scan exited {code}");
         samples[3].push(sample);
+        unhashed.clear_cache();
+        let (sample, code) = measure_command(&mut unhashed.scan(&root, threads, &[]));
+        assert!(expected(code), "scan-cache-only first scan exited {code}");
+        samples[6].push(sample);
         if let Some((rules, setup)) = &large {
             let (sample, code) = measure_command(&mut setup.scan(&root, threads, &[]));
             assert!(expected(code), "rule-set rescan exited {code}");
@@ -284,6 +301,7 @@ fn main() {
         "(d) scan --no-cache",
         "(e) rescan, rule set",
         "(f) yr scan, rule set",
+        "(g) first scan, scan cache only",
     ];
     println!("\nmedians (wall, cpu):");
     let medians: Vec<Option<Sample>> = samples
@@ -292,7 +310,10 @@ fn main() {
         .collect();
     for (name, sample) in names.iter().zip(&medians) {
         if let Some(sample) = sample {
-            println!("  {name:<34} {:>10.3?} cpu {:>10.3?}", sample.wall, sample.cpu);
+            println!(
+                "  {name:<34} {:>10.3?} cpu {:>10.3?} peak RSS {} KiB",
+                sample.wall, sample.cpu, sample.peak_rss_kib
+            );
         }
     }
     let ratio = |a: usize, b: usize| {
@@ -305,6 +326,9 @@ fn main() {
     }
     if let Some(r) = ratio(2, 3) {
         println!("first scan / --no-cache: {r:.3}x (target <= 1.05x)");
+    }
+    if let Some(r) = ratio(2, 6) {
+        println!("first scan / first scan without the file-hash cache: {r:.3}x");
     }
     if let Some(r) = ratio(5, 4) {
         println!("yr / rule-set rescan: {r:.1}x faster (target >= 20x)");

@@ -21,8 +21,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use measure::{
-    Sample, baseline_bin, bench_threads, has_cache, env_or, find_on_path, measure_command, median, target_dir,
-    timed_in_process,
+    Sample, baseline_bin, bench_threads, env_or, find_on_path, has_cache, measure_command, median,
+    target_dir, timed_in_process,
 };
 
 /// The read limit: walk in parallel with `threads` threads and read every byte of every file

@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::cache::{
-    CachedResult, Component, HashKey, ResultCache, ResultFingerprint, ResultSettings, ScanKey,
-    ScanStats, Validators, cacheable_volume,
+    CachedResult, HashKey, ResultCache, ResultFingerprint, ScanKey, ScanStats, Validators,
+    cacheable_volume,
 };
 use crate::config::{Config, ThreatAction};
 use crate::decide::{Decider, Verdict};
@@ -138,29 +138,8 @@ impl EngineBuilder {
             PluginSet::none()
         };
         let mut warnings = definitions.warnings.clone();
-        let fingerprint = ResultFingerprint {
-            cache_format: crate::cache::CACHE_FORMAT,
-            engine: env!("CARGO_PKG_VERSION").into(),
-            yara_x: crate::builtin::YARA_X_VERSION.into(),
-            definitions_version: definitions.info.version,
-            definitions_digest: definitions.digest.clone(),
-            extra_rules: extra_rules
-                .iter()
-                .map(|source| Component {
-                    name: source.origin.clone(),
-                    blake3: blake3::hash(source.text.as_bytes()).to_hex().to_string(),
-                })
-                .collect(),
-            plugins: plugins
-                .plugins()
-                .iter()
-                .map(|plugin| Component {
-                    name: format!("{} {}", plugin.info.name, plugin.info.version),
-                    blake3: plugin.info.digest.clone(),
-                })
-                .collect(),
-            settings: ResultSettings::of(&self.config),
-        };
+        let fingerprint =
+            ResultFingerprint::new(&self.config, &definitions, &extra_rules, &plugins);
         let limits = &self.config.antivirus_engine;
         let cache = if self.cache
             && (limits.scan_cache_maximum > 0 || limits.file_hash_cache_maximum > 0)

@@ -9,6 +9,9 @@
 use serde::Serialize;
 
 use crate::config::{Config, PluginsConfig};
+use crate::definitions::Definitions;
+use crate::detect::yara::RuleSource;
+use crate::plugin::PluginSet;
 
 /// Bumped when the cache file format or the meaning of an entry changes.
 pub(crate) const CACHE_FORMAT: u32 = 1;
@@ -107,6 +110,39 @@ pub struct ResultFingerprint {
 }
 
 impl ResultFingerprint {
+    /// The fingerprint of an engine made of `definitions`, `extra_rules` and `plugins` (the ones
+    /// that run: none when plugins are off) under `config`.
+    pub fn new(
+        config: &Config,
+        definitions: &Definitions,
+        extra_rules: &[RuleSource],
+        plugins: &PluginSet,
+    ) -> Self {
+        Self {
+            cache_format: CACHE_FORMAT,
+            engine: env!("CARGO_PKG_VERSION").into(),
+            yara_x: crate::builtin::YARA_X_VERSION.into(),
+            definitions_version: definitions.info.version,
+            definitions_digest: definitions.digest.clone(),
+            extra_rules: extra_rules
+                .iter()
+                .map(|source| Component {
+                    name: source.origin.clone(),
+                    blake3: blake3::hash(source.text.as_bytes()).to_hex().to_string(),
+                })
+                .collect(),
+            plugins: plugins
+                .plugins()
+                .iter()
+                .map(|plugin| Component {
+                    name: format!("{} {}", plugin.info.name, plugin.info.version),
+                    blake3: plugin.info.digest.clone(),
+                })
+                .collect(),
+            settings: ResultSettings::of(config),
+        }
+    }
+
     /// BLAKE3 of the fingerprint's canonical (JSON) form.
     pub fn digest(&self) -> [u8; 32] {
         let json = serde_json::to_vec(self).expect("the fingerprint always serializes");

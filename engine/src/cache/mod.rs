@@ -31,7 +31,6 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-pub(crate) use fingerprint::CACHE_FORMAT;
 pub use fingerprint::{Component, NON_RESULT_KEYS, RESULT_KEYS, ResultFingerprint, ResultSettings};
 
 use crate::config::AntivirusEngine;
