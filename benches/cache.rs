@@ -30,13 +30,12 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use vigil_engine::detect::yara::{RuleSource, YaraRules};
+
 use measure::{
     Sample, bench_threads, env_or, find_on_path, measure_command, median, target_dir,
     timed_in_process,
 };
-
-/// External variables THOR and Loki define per file; rule files using them need them defined.
-const EXTERNALS: &[&str] = &["filename", "filepath", "extension", "filetype", "owner"];
 
 /// The floor: walk in parallel, open, `fstat` and close every regular file.
 fn floor(root: &Path, threads: usize) -> (Sample, u64) {
@@ -106,17 +105,14 @@ impl Setup {
     }
 
     fn clear_cache(&self) {
-        assert!(
-            self.vigil()
-                .args(["cache", "clear"])
-                .status()
-                .unwrap()
-                .success()
-        );
+        let cleared = self.vigil().args(["cache", "clear"]).output().unwrap();
+        assert!(cleared.status.success());
     }
 }
 
-/// Copies the rule files that use no external variable into `out`; returns (kept, left out).
+/// Copies the rule files that compile on their own into `out` (the ones that do not use the
+/// external variables THOR and Loki define: `filename`, `filepath`, `extension`, `filetype`,
+/// `owner`); returns (kept, left out).
 fn rules_without_externals(ruleset: &Path, out: &Path) -> (usize, usize) {
     std::fs::create_dir_all(out).unwrap();
     let (mut kept, mut left) = (0, 0);
@@ -128,8 +124,11 @@ fn rules_without_externals(ruleset: &Path, out: &Path) -> (usize, usize) {
         {
             continue;
         }
-        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
-        if EXTERNALS.iter().any(|name| text.contains(name)) {
+        let source = RuleSource {
+            origin: path.display().to_string(),
+            text: String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned(),
+        };
+        if YaraRules::compile(&[source]).is_err() {
             left += 1;
             continue;
         }
@@ -148,8 +147,9 @@ fn install_ruleset(base: &Path, rules: &Path, settle: &str) -> Setup {
             .vigil()
             .args(["definitions", "keygen", "--out"])
             .arg(&key)
-            .status()
+            .output()
             .unwrap()
+            .status
             .success()
     );
     let public = std::fs::read_to_string(format!("{}.pub", key.display())).unwrap();
@@ -163,7 +163,8 @@ fn install_ruleset(base: &Path, rules: &Path, settle: &str) -> Setup {
         .vigil()
         .args(["definitions", "build", "--key"])
         .arg(&key)
-        .args(["--version", "1", "--out"])
+        // Above the built-in definitions' version, which an update must exceed.
+        .args(["--version", "1000000", "--out"])
         .arg(&drop)
         .arg(rules)
         .output()

@@ -62,6 +62,24 @@ fn hostile_plugin() -> &'static Path {
     })
 }
 
+/// `vigil cache status --format jsonl`: the one cache file's record, and the last scan's.
+fn status(sandbox: &Sandbox) -> (serde_json::Value, serde_json::Value) {
+    let output = sandbox.run(&["cache", "status", "--format", "jsonl"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let records: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let of = |kind: &str| {
+        let mut matching = records.iter().filter(|r| r["type"] == kind);
+        let record = matching.next().cloned().unwrap_or_default();
+        assert!(matching.next().is_none(), "one {kind}: {records:?}");
+        record
+    };
+    (of("cache_file"), of("last_scan"))
+}
+
 fn set_mtime(path: &Path, time: std::time::SystemTime) {
     let file = std::fs::File::options().write(true).open(path).unwrap();
     file.set_times(std::fs::FileTimes::new().set_modified(time))
@@ -90,11 +108,12 @@ fn a_rescan_of_unchanged_files_is_served_from_the_cache_with_the_same_results() 
     assert_eq!(hits(&second), (22, 0), "every file a hit");
     assert_eq!(second.summary()["bytes_scanned"], 0, "nothing read");
 
-    let status = sandbox.run(&["cache", "status", "--format", "jsonl"]);
-    let line: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
-    assert_eq!(line["scan_cache_entries"], 22);
-    assert_eq!(line["last_scan"]["cache_hits"], 22);
-    assert!(line["size"].as_u64().unwrap() > 0);
+    let (file, last) = status(&sandbox);
+    assert_eq!(file["scan_cache_entries"], 22);
+    assert!(file["size"].as_u64().unwrap() > 0);
+    assert_eq!(last["files"], 22);
+    assert_eq!(last["cache_hits"], 22);
+    assert_eq!(last["hit_rate"], 100.0);
     let text_status = String::from_utf8(sandbox.run(&["cache", "status"]).stdout).unwrap();
     assert!(text_status.contains("hit rate 100.0%"), "{text_status}");
 
@@ -145,10 +164,9 @@ fn a_file_edited_within_the_settle_time_of_its_scan_is_not_kept() {
     // Scanned at once: its times are too recent to be trusted, so nothing is kept (an edit
     // within the file system's timestamp granularity would leave them unchanged) ...
     assert_eq!(sandbox.scan(&["custom", text(&file)]).code, 0);
-    let status = sandbox.run(&["cache", "status", "--format", "jsonl"]);
-    let line: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(
-        line["scan_cache_entries"], 0,
+        status(&sandbox).0["scan_cache_entries"],
+        0,
         "an unsettled file is not kept"
     );
     // ... and a same-size edit in the same second, with the same modification time, is seen.
@@ -313,8 +331,8 @@ fn a_damaged_cache_file_is_discarded_with_a_warning_and_files_are_scanned() {
     let garbage: Vec<u8> = intact.iter().map(|b| b.wrapping_mul(31) ^ 0x5a).collect();
     for damage in [intact[..intact.len() / 2].to_vec(), garbage, Vec::new()] {
         std::fs::write(&cache_file, &damage).unwrap();
-        let status = String::from_utf8(sandbox.run(&["cache", "status"]).stdout).unwrap();
-        assert!(status.contains("damaged"), "{status}");
+        let text = String::from_utf8(sandbox.run(&["cache", "status"]).stdout).unwrap();
+        assert!(text.contains("damaged"), "{text}");
         let scan = sandbox.scan(&["custom", &root]);
         assert_eq!(scan.code, 1);
         assert!(scan.stderr.contains("is damaged"), "{}", scan.stderr);
@@ -359,10 +377,9 @@ fn concurrent_scans_leave_a_consistent_cache_and_bounds_hold() {
         "{SETTLE}scan_cache_maximum = 50\nfile_hash_cache_maximum = 10\n"
     ));
     sandbox.scan(&["custom", text(&sandbox.corpus(""))]);
-    let status = sandbox.run(&["cache", "status", "--format", "jsonl"]);
-    let line: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
-    assert_eq!(line["scan_cache_entries"], 50);
-    assert_eq!(line["file_hash_cache_entries"], 10);
+    let (file, _) = status(&sandbox);
+    assert_eq!(file["scan_cache_entries"], 50);
+    assert_eq!(file["file_hash_cache_entries"], 10);
 }
 
 #[test]

@@ -9,7 +9,6 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use crossbeam_channel::Sender;
 use ignore::{WalkBuilder, WalkState};
 
 use crate::exclusions::Exclusions;
@@ -31,15 +30,15 @@ pub struct WalkPlan {
     pub threads: usize,
 }
 
-/// Walks the plan, sending every regular file that passes the exclusions to `files`, and
-/// reporting skipped and unreadable entries to `report`. Returns when the walk is complete, when
-/// `cancelled` says so, or when nobody receives `files` any more.
+/// Walks the plan, handing every regular file that passes the exclusions to `on_file` (on the
+/// walker's thread), and reporting skipped and unreadable entries to `report`. Returns when the
+/// walk is complete, when `cancelled` says so, or when `on_file` returns false.
 pub fn walk(
     plan: &WalkPlan,
     exclusions: &Exclusions,
     report: &(dyn Fn(ScanEvent) + Sync),
     cancelled: &(dyn Fn() -> bool + Sync),
-    files: Sender<PathBuf>,
+    on_file: &(dyn Fn(PathBuf) -> bool + Sync),
 ) {
     let Some((first, rest)) = plan.roots.split_first() else {
         return;
@@ -54,7 +53,6 @@ pub fn walk(
         .same_file_system(plan.same_file_system)
         .threads(plan.threads.max(1));
     builder.build_parallel().run(|| {
-        let files = files.clone();
         Box::new(move |entry| {
             if cancelled() {
                 return WalkState::Quit;
@@ -77,7 +75,7 @@ pub fn walk(
             } else if exclusions.excludes_file(path) {
                 // Excluded files are neither scanned nor reported.
             } else if file_type.is_file() {
-                if files.send(path.to_path_buf()).is_err() {
+                if !on_file(path.to_path_buf()) {
                     return WalkState::Quit;
                 }
             } else {

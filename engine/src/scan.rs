@@ -13,8 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::cache::{
-    CachedResult, HashKey, ResultCache, ResultFingerprint, ScanKey, ScanStats, Validators,
-    cacheable_volume,
+    CachedResult, HashKey, ResultCache, ResultFingerprint, ScanKey, ScanStats, Validators, Volumes,
 };
 use crate::config::{Config, ThreatAction};
 use crate::decide::{Decider, Verdict};
@@ -33,8 +32,8 @@ use crate::sigbus;
 use crate::state::{State, unix_now};
 pub use crate::targets::ScanKind;
 
-/// How many discovered paths may wait for a worker; bounds memory on huge trees.
-const QUEUE_DEPTH: usize = 4096;
+/// How many opened files may wait for a worker: bounds memory and open descriptors on huge trees.
+const QUEUE_DEPTH: usize = 256;
 
 /// Native stack of a worker thread besides what plugins may use (`plugins.max_stack`).
 const WORKER_STACK: usize = 2 * 1024 * 1024;
@@ -277,60 +276,80 @@ impl Engine {
             cancel
         };
 
-        let (sender, receiver) = crossbeam_channel::bounded::<PathBuf>(QUEUE_DEPTH);
+        // Counts what became of one object, and tells the sink.
+        let record = |path: &Path, scanned: Scanned| {
+            if scanned.infected {
+                counters.infected_files.fetch_add(1, Ordering::Relaxed);
+            }
+            if let Some(hit) = scanned.cache_hit {
+                match hit {
+                    CacheHit::File => &counters.cache_hits,
+                    CacheHit::Content => &counters.file_hash_hits,
+                }
+                .fetch_add(1, Ordering::Relaxed);
+            }
+            if let Some(bytes) = scanned.bytes {
+                counters.files_scanned.fetch_add(1, Ordering::Relaxed);
+                counters.bytes_scanned.fetch_add(bytes, Ordering::Relaxed);
+                sink.file_scanned(path, bytes);
+            }
+        };
+        let volumes = Volumes::default();
+        let (sender, receiver) = crossbeam_channel::bounded::<ScanObject>(QUEUE_DEPTH);
         std::thread::scope(|scope| {
             for _ in 0..threads {
                 let receiver = receiver.clone();
-                let (report, counters, plugin_faults) = (&report, &counters, &plugin_faults);
-                let cancelled = &cancelled;
+                let (report, record, plugin_faults) = (&report, &record, &plugin_faults);
+                let (cancelled, volumes) = (&cancelled, &volumes);
                 std::thread::Builder::new()
                     .name("vigil-scan".into())
                     .stack_size(WORKER_STACK + self.config.plugins.max_stack as usize)
                     .spawn_scoped(scope, move || {
-                        let mut worker = self.worker(plugin_faults);
-                        for path in receiver {
+                        let mut worker = self.worker(plugin_faults, volumes);
+                        for object in receiver {
                             if cancelled() {
                                 break;
                             }
-                            let scanned = match ScanObject::open(&path) {
-                                Ok(object) => {
-                                    crate::fault::pause("scan: object opened");
-                                    worker.scan(self, &object, report, true)
-                                }
-                                Err(problem) => {
-                                    report(problem_event(path.clone(), problem));
-                                    Scanned::default()
-                                }
-                            };
-                            if scanned.infected {
-                                counters.infected_files.fetch_add(1, Ordering::Relaxed);
-                            }
-                            if let Some(hit) = scanned.cache_hit {
-                                match hit {
-                                    CacheHit::File => &counters.cache_hits,
-                                    CacheHit::Content => &counters.file_hash_hits,
-                                }
-                                .fetch_add(1, Ordering::Relaxed);
-                            }
-                            if let Some(bytes) = scanned.bytes {
-                                counters.files_scanned.fetch_add(1, Ordering::Relaxed);
-                                counters.bytes_scanned.fetch_add(bytes, Ordering::Relaxed);
-                                sink.file_scanned(&path, bytes);
-                            }
+                            let scanned = worker.scan(self, &object, report, true);
+                            record(object.path(), scanned);
                         }
                     })
                     .expect("cannot start a scan thread");
             }
             drop(receiver);
-            discover::walk(&plan, &self.exclusions, &report, &cancelled, sender);
+            // The walker opens each file; an unchanged file the scan cache knows to be clean is
+            // done there and then, so a rescan costs a walk. The rest go to the workers.
+            let on_file = |path: PathBuf| {
+                let object = match ScanObject::open(&path) {
+                    Ok(object) => object,
+                    Err(problem) => {
+                        report(problem_event(path, problem));
+                        return true;
+                    }
+                };
+                crate::fault::pause("scan: object opened");
+                if self.known_clean(&object, &volumes) {
+                    let hit = Scanned {
+                        bytes: Some(0),
+                        infected: false,
+                        cache_hit: Some(CacheHit::File),
+                    };
+                    record(object.path(), hit);
+                    return true;
+                }
+                sender.send(object).is_ok()
+            };
+            discover::walk(&plan, &self.exclusions, &report, &cancelled, &on_file);
+            drop(sender);
         });
 
         let mut summary = counters.summary();
         if let Some(cache) = &self.cache {
             let stats = ScanStats {
+                ended_at: unix_now(),
                 files: summary.files_scanned,
-                scan_hits: summary.cache_hits,
-                hash_hits: summary.file_hash_hits,
+                cache_hits: summary.cache_hits,
+                file_hash_hits: summary.file_hash_hits,
             };
             if let Err(err) = cache.save(stats) {
                 report(ScanEvent::Error {
@@ -357,7 +376,8 @@ impl Engine {
         })?;
         sigbus::install();
         let plugin_faults = self.detectors.plugins.scan_faults();
-        let mut worker = self.worker(&plugin_faults);
+        let volumes = Volumes::default();
+        let mut worker = self.worker(&plugin_faults, &volumes);
         let report = ObjectCollector::default();
         let scanned = match ScanObject::from_file(handle, path.to_path_buf()) {
             Ok(object) => worker.scan(self, &object, &|event| report.push(event), false),
@@ -373,7 +393,8 @@ impl Engine {
     /// by plugins that choose files by extension), and decides on the findings.
     pub fn scan_bytes(&self, bytes: &[u8], name: &Path) -> ObjectReport {
         let plugin_faults = self.detectors.plugins.scan_faults();
-        let mut worker = self.worker(&plugin_faults);
+        let volumes = Volumes::default();
+        let mut worker = self.worker(&plugin_faults, &volumes);
         let report = ObjectCollector::default();
         let emit = |event| report.push(event);
         let names = self.detectors.name_key(name);
@@ -388,7 +409,11 @@ impl Engine {
         report.finish(Some(bytes.len() as u64))
     }
 
-    fn worker<'e>(&'e self, plugin_faults: &'e crate::plugin::ScanFaults) -> Worker<'e> {
+    fn worker<'e>(
+        &'e self,
+        plugin_faults: &'e crate::plugin::ScanFaults,
+        volumes: &'e Volumes,
+    ) -> Worker<'e> {
         let engine = &self.config.antivirus_engine;
         Worker {
             reader: FileReader::new(engine.mmap_threshold, engine.max_file_size),
@@ -397,6 +422,7 @@ impl Engine {
                 .worker(Duration::from_secs(engine.scan_timeout), plugin_faults),
             findings: Vec::new(),
             faults: Vec::new(),
+            volumes,
         }
     }
 
@@ -447,15 +473,17 @@ impl Engine {
     }
 
     /// Where the object's result is kept in the scan cache, when it may be: the scan cache is on
-    /// and the file is on a file system whose times can be trusted ([`cacheable_volume`]).
+    /// and the file is on a file system whose times can be trusted (asked once per device and
+    /// scan in `volumes`).
     fn cache_place(
         &self,
         object: &ScanObject,
         names: u64,
+        volumes: &Volumes,
     ) -> Option<(&ResultCache, ScanKey, Validators)> {
         let cache = self.cache.as_ref().filter(|c| c.scan_cache_enabled())?;
-        let fsid = cacheable_volume(object.file())?;
         let identity = object.identity();
+        let fsid = volumes.cacheable(identity.dev, object.file())?;
         let key = ScanKey {
             dev: identity.dev,
             ino: identity.ino,
@@ -468,6 +496,14 @@ impl Engine {
             fsid,
         };
         Some((cache, key, valid))
+    }
+
+    /// Whether the scan cache holds "nothing found" for this unchanged object.
+    fn known_clean(&self, object: &ScanObject, volumes: &Volumes) -> bool {
+        let names = self.detectors.name_key(object.path());
+        self.cache_place(object, names, volumes)
+            .and_then(|(cache, key, valid)| cache.lookup(&key, &valid))
+            .is_some_and(|hit| hit.detection().is_none())
     }
 
     /// Quarantines the scanned object when that is the configured action.
@@ -490,6 +526,8 @@ struct Worker<'e> {
     detector: DetectorWorker<'e>,
     findings: Vec<Finding>,
     faults: Vec<PluginFault>,
+    /// Which devices' file systems may be cached, asked once per device in a scan.
+    volumes: &'e Volumes,
 }
 
 /// What became of one object in a scan.
@@ -538,12 +576,12 @@ impl Worker<'_> {
     ) -> Scanned {
         let path = object.path();
         let names = engine.detectors.name_key(path);
-        let place = engine.cache_place(object, names);
+        let place = engine.cache_place(object, names, self.volumes);
         if let Some((cache, key, valid)) = &place
             && let Some(hit) = cache.lookup(key, valid)
         {
-            let digest = hit.digest();
-            let threats = engine.decide(path, hit.findings, digest, report);
+            let (findings, digest) = hit.into_parts();
+            let threats = engine.decide(path, findings, digest, report);
             if act && !threats.is_empty() {
                 engine.act(object, &threats, report);
             }
@@ -618,6 +656,7 @@ impl Worker<'_> {
             detector,
             findings,
             faults,
+            ..
         } = self;
         reader.with_contents(object, |bytes, private| {
             let input = Input {
@@ -693,9 +732,10 @@ fn detect_with(
     if let Some((cache, key)) = &content_cache
         && let Some(hit) = cache.lookup_content(key)
     {
+        let (findings, digest) = hit.into_parts();
         return Detected {
-            digest: (!hit.findings.is_empty()).then_some(key.content),
-            findings: hit.findings,
+            findings,
+            digest,
             result: Ok(()),
             complete: true,
             from_content_cache: true,

@@ -29,66 +29,10 @@ pub fn run(context: &Context, command: CacheCommand) -> Result<ExitCode> {
     let state_dir = context.state_dir();
     match command {
         CacheCommand::Status { format } => {
-            let files = cache::status(&state_dir)?;
-            if files.is_empty() && format == Format::Text {
-                print_line("No result caches yet (they are saved at the end of each scan).");
-            }
-            for file in files {
-                let entries = file.entries();
-                let last_scan = file.last_scan();
-                match format {
-                    Format::Jsonl => {
-                        let mut record = json!({
-                            "type": "cache",
-                            "path": vigil_engine::report::path_lossy(&file.path),
-                            "size": file.size,
-                        });
-                        match &entries {
-                            Ok((scan, hashes)) => {
-                                record["scan_cache_entries"] = json!(scan);
-                                record["file_hash_cache_entries"] = json!(hashes);
-                            }
-                            Err(why) => record["damaged"] = json!(why),
-                        }
-                        if let Some((saved_at, stats)) = last_scan {
-                            record["saved_at"] = json!(saved_at);
-                            record["last_scan"] = json!({
-                                "files": stats.files,
-                                "cache_hits": stats.scan_hits,
-                                "file_hash_hits": stats.hash_hits,
-                            });
-                        }
-                        print_line(&record.to_string());
-                    }
-                    Format::Text => {
-                        print_line(&shown(&file.path).to_string());
-                        print_line(&format!("  size on disk: {} bytes", file.size));
-                        match entries {
-                            Ok((scan, hashes)) => print_line(&format!(
-                                "  entries: {scan} in the scan cache, {hashes} in the file-hash cache"
-                            )),
-                            Err(why) => print_line(&format!(
-                                "  damaged ({}): the next scan discards it",
-                                untrusted(&why)
-                            )),
-                        }
-                        if let Some((saved_at, stats)) = last_scan {
-                            let hits = stats.scan_hits + stats.hash_hits;
-                            let rate = if stats.files == 0 {
-                                0.0
-                            } else {
-                                100.0 * hits as f64 / stats.files as f64
-                            };
-                            print_line(&format!(
-                                "  last scan (saved {}): {} files, hit rate {rate:.1}% ({} unchanged files, {} known contents)",
-                                format_time(saved_at),
-                                stats.files,
-                                stats.scan_hits,
-                                stats.hash_hits
-                            ));
-                        }
-                    }
-                }
+            let status = cache::status(&state_dir)?;
+            match format {
+                Format::Jsonl => print_jsonl(&status),
+                Format::Text => print_text(&status),
             }
         }
         CacheCommand::Clear => {
@@ -97,4 +41,59 @@ pub fn run(context: &Context, command: CacheCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_jsonl(status: &cache::CacheStatus) {
+    for file in &status.files {
+        let mut record = json!({
+            "type": "cache_file",
+            "path": vigil_engine::report::path_lossy(&file.path),
+            "size": file.size,
+        });
+        match file.entries() {
+            Ok((scan, hashes)) => {
+                record["scan_cache_entries"] = json!(scan);
+                record["file_hash_cache_entries"] = json!(hashes);
+                record["saved_at"] = json!(file.saved_at());
+            }
+            Err(why) => record["damaged"] = json!(why),
+        }
+        print_line(&record.to_string());
+    }
+    if let Some(last) = &status.last_scan {
+        let mut record = serde_json::to_value(last).expect("stats serialize");
+        record["type"] = json!("last_scan");
+        record["hit_rate"] = json!(last.hit_rate());
+        print_line(&record.to_string());
+    }
+}
+
+fn print_text(status: &cache::CacheStatus) {
+    if status.files.is_empty() {
+        print_line("No result caches yet (they are saved at the end of each scan).");
+    }
+    for file in &status.files {
+        print_line(&shown(&file.path).to_string());
+        print_line(&format!("  size on disk: {} bytes", file.size));
+        match file.entries() {
+            Ok((scan, hashes)) => print_line(&format!(
+                "  entries: {scan} in the scan cache, {hashes} in the file-hash cache; saved {}",
+                file.saved_at().map_or_else(String::new, format_time)
+            )),
+            Err(why) => print_line(&format!(
+                "  damaged ({}): the next scan discards it",
+                untrusted(&why)
+            )),
+        }
+    }
+    if let Some(last) = &status.last_scan {
+        print_line(&format!(
+            "Last scan (ended {}): {} files, hit rate {:.1}% ({} unchanged files, {} known contents)",
+            format_time(last.ended_at),
+            last.files,
+            last.hit_rate(),
+            last.cache_hits,
+            last.file_hash_hits
+        ));
+    }
 }

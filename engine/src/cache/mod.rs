@@ -16,18 +16,18 @@
 //! saved at the end of each scan under a lock, merged with what another process saved meanwhile,
 //! to a new file renamed into place. A damaged file is discarded with a warning.
 //!
-//! What is never cached, and why, is decided by the scan pipeline ([`crate::scan`]) and by
-//! [`cacheable_volume`] and [`ResultCache::settled`].
+//! What is never cached, and why, is decided by the scan pipeline (`crate::scan`), by
+//! `cacheable_volume` (which file systems' times can be trusted) and by `ResultCache::settled`.
 
 mod fingerprint;
 mod store;
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::hash::Hash;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::io::Write;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -75,41 +75,74 @@ pub(crate) struct HashKey {
     pub names: u64,
 }
 
-/// The detectors' raw result for one content: nothing, or findings with the content's digest
-/// (which a decision may need).
+/// The detectors' raw result for one content: nothing (most files: one pointer, no allocation),
+/// or findings with the content's digest, which a decision may need.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct CachedResult {
+pub(crate) struct CachedResult(Option<Box<Detection>>);
+
+/// What was found in a content, and its BLAKE3.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Detection {
     pub findings: Vec<Finding>,
-    /// BLAKE3 of the content; meaningful only with findings.
     pub digest: [u8; 32],
 }
 
 impl CachedResult {
-    /// The result of a scan that found `findings` in content whose BLAKE3 is `digest` (needed
-    /// only when something was found).
+    /// The result of a scan that found `findings` in content whose BLAKE3 is `digest` (always
+    /// known when something was found in a result that is kept).
     pub(crate) fn new(findings: Vec<Finding>, digest: Option<[u8; 32]>) -> Self {
-        Self {
-            digest: digest.filter(|_| !findings.is_empty()).unwrap_or_default(),
-            findings,
-        }
+        Self((!findings.is_empty()).then(|| {
+            Box::new(Detection {
+                findings,
+                digest: digest.unwrap_or_default(),
+            })
+        }))
     }
 
-    /// The content digest, when there are findings to decide on.
-    pub(crate) fn digest(&self) -> Option<[u8; 32]> {
-        (!self.findings.is_empty()).then_some(self.digest)
+    /// What was found, if anything.
+    pub(crate) fn detection(&self) -> Option<&Detection> {
+        self.0.as_deref()
+    }
+
+    /// The findings and, when there are any, the content digest.
+    pub(crate) fn into_parts(self) -> (Vec<Finding>, Option<[u8; 32]>) {
+        match self.0 {
+            Some(detection) => (detection.findings, Some(detection.digest)),
+            None => (Vec::new(), None),
+        }
     }
 }
 
-/// Counts of one scan's cache use.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// The last scan's use of the caches (`cache/last-scan.json` in the state dir).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ScanStats {
+    /// When it ended (Unix seconds).
+    pub ended_at: i64,
     /// Files whose result was established (scanned or found in a cache).
     pub files: u64,
     /// Of those, results from the scan cache.
-    pub scan_hits: u64,
+    pub cache_hits: u64,
     /// Of those, results from the file-hash cache.
-    pub hash_hits: u64,
+    pub file_hash_hits: u64,
 }
+
+impl ScanStats {
+    /// The share of files whose result came from a cache, in percent.
+    pub fn hit_rate(&self) -> f64 {
+        if self.files == 0 {
+            return 0.0;
+        }
+        100.0 * (self.cache_hits + self.file_hash_hits) as f64 / self.files as f64
+    }
+}
+
+/// The file that records the last scan's [`ScanStats`].
+const LAST_SCAN: &str = "last-scan.json";
+
+/// Entries used less recently than this are marked used again (and the cache saved); fresher
+/// ones are not, so a rescan of an unchanged tree usually writes nothing. Eviction is least
+/// recently used at this resolution.
+const REFRESH_AFTER_SECONDS: u64 = 7 * 24 * 3600;
 
 /// Both caches of one fingerprint, shared by every worker of every scan of an engine.
 pub struct ResultCache {
@@ -119,6 +152,29 @@ pub struct ResultCache {
     scan: Shards<ScanKey, (Validators, CachedResult)>,
     hashes: Shards<HashKey, CachedResult>,
     settle_ns: i64,
+    /// The cache file as this process last read or wrote it: when it is still that file at the
+    /// next save, no other process saved meanwhile and there is nothing to merge.
+    on_disk: Mutex<Option<FileStamp>>,
+}
+
+/// Which version of a file: its inode, size and modification time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i64,
+}
+
+impl FileStamp {
+    fn of(metadata: &std::fs::Metadata) -> Self {
+        Self {
+            dev: metadata.dev(),
+            ino: metadata.ino(),
+            size: metadata.size(),
+            mtime_ns: metadata.mtime() * 1_000_000_000 + metadata.mtime_nsec(),
+        }
+    }
 }
 
 impl ResultCache {
@@ -143,6 +199,7 @@ impl ResultCache {
             scan: Shards::new(limits.scan_cache_maximum),
             hashes: Shards::new(limits.file_hash_cache_maximum),
             settle_ns: (limits.scan_cache_settle_time as i64).saturating_mul(1_000_000_000),
+            on_disk: Mutex::new(None),
         };
         let warning = cache.load().err().map(|why| {
             format!(
@@ -165,21 +222,37 @@ impl ResultCache {
 
     /// Merges the saved entries into memory; `Err` says why the file was not usable.
     fn load(&self) -> Result<(), String> {
-        let bytes = match std::fs::read(self.file()) {
-            Ok(bytes) => bytes,
+        use std::io::Read;
+        let mut file = match File::open(self.file()) {
+            Ok(file) => file,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(err) => return Err(err.to_string()),
         };
+        let stamp = FileStamp::of(&file.metadata().map_err(|err| err.to_string())?);
+        let mut bytes = Vec::with_capacity(stamp.size as usize);
+        file.read_to_end(&mut bytes)
+            .map_err(|err| err.to_string())?;
         let (header, scan, hashes) = store::decode(&bytes)?;
         if header.format != fingerprint::CACHE_FORMAT || header.fingerprint != self.fingerprint {
             return Err("it belongs to another engine configuration".into());
         }
-        for (key, valid, result, last_used) in scan {
-            self.scan.merge(key, (valid, result), last_used);
-        }
-        for (key, result, last_used) in hashes {
-            self.hashes.merge(key, result, last_used);
-        }
+        *self.on_disk.lock().unwrap_or_else(|p| p.into_inner()) = Some(stamp);
+        // The two maps fill in parallel.
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                self.hashes.reserve(hashes.len());
+                for (key, result, last_used) in hashes {
+                    self.hashes.merge(key, result, last_used);
+                }
+            });
+            self.scan.reserve(scan.len());
+            for (key, valid, result, last_used) in scan {
+                self.scan.merge(key, (valid, result), last_used);
+            }
+        });
+        // Saved under a larger bound: trimmed and written at the next save.
+        self.scan.mark_dirty_if_over_bound();
+        self.hashes.mark_dirty_if_over_bound();
         Ok(())
     }
 
@@ -224,16 +297,28 @@ impl ResultCache {
         observed_at_ns.saturating_sub(newest) >= self.settle_ns
     }
 
-    /// Writes both caches to their file: under the cache lock, merged with what another process
-    /// saved meanwhile, trimmed to their bounds, to a new file renamed over the old. Cache files
-    /// of other definitions, and of all but the most recent other fingerprints, are removed.
+    /// Records `last_scan`, and when the caches changed, writes them to their file: under the
+    /// cache lock, merged with what another process saved meanwhile, trimmed to their bounds, to
+    /// a new file renamed over the old. Cache files of other definitions, and of all but the most
+    /// recent other fingerprints, are removed.
     pub fn save(&self, last_scan: ScanStats) -> Result<(), EngineError> {
         let _lock = FileLock::take(&self.dir.join("lock"), LockMode::Exclusive)?;
+        let stats = serde_json::to_vec(&last_scan).expect("stats serialize");
+        write_replacing(&self.dir.join(LAST_SCAN), &stats).map_err(io_error(format!(
+            "cannot write {}",
+            self.dir.join(LAST_SCAN).display()
+        )))?;
+        if !(self.scan.take_dirty() | self.hashes.take_dirty()) {
+            return Ok(());
+        }
+        let path = self.file();
         // Another process's entries are merged; a damaged file is simply replaced.
-        let _ = self.load();
+        let current = std::fs::metadata(&path).ok().map(|m| FileStamp::of(&m));
+        if current != *self.on_disk.lock().unwrap_or_else(|p| p.into_inner()) {
+            let _ = self.load();
+        }
         self.scan.trim();
         self.hashes.trim();
-        let path = self.file();
         let bytes = {
             let scan = self.scan.lock_all();
             let hashes = self.hashes.lock_all();
@@ -242,7 +327,6 @@ impl ResultCache {
                 fingerprint: self.fingerprint,
                 definitions: self.definitions,
                 saved_at: unix_now(),
-                last_scan,
                 scan_entries: scan.iter().map(|shard| shard.len() as u64).sum(),
                 hash_entries: hashes.iter().map(|shard| shard.len() as u64).sum(),
             };
@@ -257,29 +341,26 @@ impl ResultCache {
                     .map(|(key, entry)| (key, &entry.value, entry.last_used)),
             )
         };
-        let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&temporary)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-            std::fs::rename(&temporary, &path)
-        };
-        if let Err(err) = write() {
-            let _ = std::fs::remove_file(&temporary);
-            return Err(io_error(format!("cannot write {}", path.display()))(err));
-        }
+        let stamp = write_replacing(&path, &bytes).map_err(|err| {
+            // Not saved: the next save tries again.
+            self.scan.mark_dirty();
+            io_error(format!("cannot write {}", path.display()))(err)
+        })?;
+        *self.on_disk.lock().unwrap_or_else(|p| p.into_inner()) = Some(stamp);
         self.prune(&path)
     }
 
     /// Removes cache files made with other definitions, and all but the most recently saved
     /// files of other fingerprints.
     fn prune(&self, current: &Path) -> Result<(), EngineError> {
+        // Writers hold the lock, so a temporary file seen under it was left by a crash.
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().contains(".tmp-") {
+                    remove_if_present(&entry.path())?;
+                }
+            }
+        }
         let mut others: Vec<(i64, PathBuf)> = Vec::new();
         for file in cache_files(&self.dir)? {
             if file.path == current {
@@ -300,11 +381,34 @@ impl ResultCache {
     }
 }
 
+/// Writes `bytes` to a new file renamed over `path`; returns the new file's stamp. No fsync: the
+/// caches are derived data, and a file torn by a crash fails its checksum and is discarded with a
+/// warning.
+fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<FileStamp> {
+    let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
+    let write = || -> std::io::Result<FileStamp> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&temporary)?;
+        file.write_all(bytes)?;
+        let stamp = FileStamp::of(&file.metadata()?);
+        std::fs::rename(&temporary, path)?;
+        Ok(stamp)
+    };
+    write().inspect_err(|_| {
+        let _ = std::fs::remove_file(&temporary);
+    })
+}
+
 /// The file system's id when results on it may be kept in the scan cache: a local disk file
 /// system, where every write (also through a shared mapping, once written back) updates the
 /// modification and status-change times. tmpfs does not update them for writes through a
 /// mapping, and FUSE or network file systems report whatever their server says: never cached.
-pub(crate) fn cacheable_volume(file: &File) -> Option<u64> {
+fn cacheable_volume(file: &File) -> Option<u64> {
     const CACHEABLE: &[i64] = &[
         0xEF53,      // ext2, ext3, ext4
         0x5846_5342, // xfs
@@ -325,6 +429,29 @@ pub(crate) fn cacheable_volume(file: &File) -> Option<u64> {
     Some(unsafe { std::mem::transmute_copy::<libc::fsid_t, u64>(&stats.f_fsid) })
 }
 
+/// Which devices hold file systems whose results may be cached ([`cacheable_volume`]), asked once
+/// per device for the length of one scan (a device number can be reused by another file system
+/// later, so this is never kept longer).
+#[derive(Default)]
+pub(crate) struct Volumes(std::sync::RwLock<Vec<(u64, Option<u64>)>>);
+
+impl Volumes {
+    /// The file-system id of `dev` (where `file` is) when results on it may be cached.
+    pub(crate) fn cacheable(&self, dev: u64, file: &File) -> Option<u64> {
+        let known = self.0.read().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, fsid)) = known.iter().find(|(known, _)| *known == dev) {
+            return *fsid;
+        }
+        drop(known);
+        let fsid = cacheable_volume(file);
+        let mut known = self.0.write().unwrap_or_else(|p| p.into_inner());
+        if !known.iter().any(|(known, _)| *known == dev) {
+            known.push((dev, fsid));
+        }
+        fsid
+    }
+}
+
 /// One cache file in the state dir, with its header (or why it cannot be read).
 pub struct CacheFile {
     /// Where it is.
@@ -343,18 +470,24 @@ impl CacheFile {
             .map_err(Clone::clone)
     }
 
-    /// When it was last saved (Unix seconds), and the cache use of the scan that saved it.
-    pub fn last_scan(&self) -> Option<(i64, ScanStats)> {
-        self.header
-            .as_ref()
-            .ok()
-            .map(|header| (header.saved_at, header.last_scan))
+    /// When it was last written (Unix seconds).
+    pub fn saved_at(&self) -> Option<i64> {
+        self.header.as_ref().ok().map(|header| header.saved_at)
     }
 }
 
-/// The cache files in a state dir (each checked whole), most recently saved first.
-pub fn status(state_dir: &Path) -> Result<Vec<CacheFile>, EngineError> {
-    let mut files = cache_files(&state_dir.join(CACHE_DIR))?;
+/// The result caches of a state dir.
+pub struct CacheStatus {
+    /// The cache files (each checked whole), most recently saved first.
+    pub files: Vec<CacheFile>,
+    /// The last scan's use of the caches, if one was recorded.
+    pub last_scan: Option<ScanStats>,
+}
+
+/// The result caches of a state dir, for `vigil cache status`.
+pub fn status(state_dir: &Path) -> Result<CacheStatus, EngineError> {
+    let dir = state_dir.join(CACHE_DIR);
+    let mut files = cache_files(&dir)?;
     for file in &mut files {
         if file.header.is_ok() {
             let bytes = std::fs::read(&file.path)
@@ -362,8 +495,11 @@ pub fn status(state_dir: &Path) -> Result<Vec<CacheFile>, EngineError> {
             file.header = store::decode(&bytes).map(|(header, _, _)| header);
         }
     }
-    files.sort_by_key(|file| std::cmp::Reverse(file.last_scan().map(|(at, _)| at)));
-    Ok(files)
+    files.sort_by_key(|file| std::cmp::Reverse(file.saved_at()));
+    let last_scan = std::fs::read(dir.join(LAST_SCAN))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    Ok(CacheStatus { files, last_scan })
 }
 
 /// Removes every cache file (under the cache lock, so no save is half-merged); returns how many.
@@ -377,6 +513,7 @@ pub fn clear(state_dir: &Path) -> Result<usize, EngineError> {
     for file in &files {
         remove_if_present(&file.path)?;
     }
+    remove_if_present(&dir.join(LAST_SCAN))?;
     Ok(files.len())
 }
 
@@ -414,6 +551,40 @@ fn cache_files(dir: &Path) -> Result<Vec<CacheFile>, EngineError> {
     Ok(files)
 }
 
+/// The maps' hash function: keys are inode numbers and BLAKE3 digests, which local users cannot
+/// choose to collide, so a multiply-and-rotate fold (as rustc's FxHasher) with a finalizer
+/// replaces SipHash, which costs more than the lookup it serves.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn finish(&self) -> u64 {
+        // The fold leaves the low bits (which pick the bucket) poorly mixed: finish with
+        // MurmurHash3's 64-bit finalizer.
+        let mut hash = self.0;
+        hash ^= hash >> 33;
+        hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        hash ^= hash >> 33;
+        hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        hash ^ (hash >> 33)
+    }
+}
+
+/// One shard's map.
+type Map<K, V> = HashMap<K, Entry<V>, BuildHasherDefault<KeyHasher>>;
+
 /// A value and when it was last used (Unix seconds), for least-recently-used eviction.
 struct Entry<V> {
     value: V,
@@ -422,9 +593,11 @@ struct Entry<V> {
 
 /// A bounded map split into independently locked shards, so workers rarely wait for each other.
 struct Shards<K, V> {
-    shards: Box<[Mutex<HashMap<K, Entry<V>>>]>,
+    shards: Box<[Mutex<Map<K, V>>]>,
     /// Most entries in all shards together; 0 disables the map.
     maximum: usize,
+    /// Whether anything changed since the map was last saved.
+    dirty: std::sync::atomic::AtomicBool,
 }
 
 /// How a key picks its shard.
@@ -450,8 +623,20 @@ impl<K: Eq + Hash + Copy + ShardOf, V> Shards<K, V> {
         // Small caches keep one shard so that their bound is exact.
         let count = if maximum >= 1024 { 16 } else { 1 };
         Self {
-            shards: (0..count).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..count).map(|_| Mutex::new(Map::default())).collect(),
             maximum,
+            dirty: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Makes room for `additional` more entries, spread over the shards.
+    fn reserve(&self, additional: usize) {
+        let per_shard = additional.min(self.maximum) / self.shards.len();
+        for shard in self.shards.iter() {
+            shard
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .reserve(per_shard);
         }
     }
 
@@ -460,13 +645,14 @@ impl<K: Eq + Hash + Copy + ShardOf, V> Shards<K, V> {
         self.maximum / self.shards.len()
     }
 
-    fn shard(&self, key: &K) -> std::sync::MutexGuard<'_, HashMap<K, Entry<V>>> {
+    fn shard(&self, key: &K) -> std::sync::MutexGuard<'_, Map<K, V>> {
         self.shards[key.shard(self.shards.len())]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// `check`'s answer on the value at `key`; marks the entry used when it answers.
+    /// `check`'s answer on the value at `key`; when it answers, marks the entry used (if its
+    /// last use is older than [`REFRESH_AFTER_SECONDS`]).
     fn get<R>(&self, key: &K, now: u64, check: impl FnOnce(&V) -> Option<R>) -> Option<R> {
         if self.maximum == 0 {
             return None;
@@ -474,8 +660,31 @@ impl<K: Eq + Hash + Copy + ShardOf, V> Shards<K, V> {
         let mut shard = self.shard(key);
         let entry = shard.get_mut(key)?;
         let answer = check(&entry.value)?;
-        entry.last_used = now;
+        if now.saturating_sub(entry.last_used) > REFRESH_AFTER_SECONDS {
+            entry.last_used = now;
+            self.mark_dirty();
+        }
         Some(answer)
+    }
+
+    fn mark_dirty(&self) {
+        self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn mark_dirty_if_over_bound(&self) {
+        let len: usize = self
+            .shards
+            .iter()
+            .map(|shard| shard.lock().unwrap_or_else(|p| p.into_inner()).len())
+            .sum();
+        if len > self.maximum {
+            self.mark_dirty();
+        }
+    }
+
+    /// Whether anything changed since the last call.
+    fn take_dirty(&self) -> bool {
+        self.dirty.swap(false, std::sync::atomic::Ordering::Relaxed)
     }
 
     fn insert(&self, key: K, value: V, now: u64) {
@@ -490,6 +699,7 @@ impl<K: Eq + Hash + Copy + ShardOf, V> Shards<K, V> {
                 last_used: now,
             },
         );
+        self.mark_dirty();
         // Evict in batches (an eighth of the share at a time) so eviction costs O(1) per insert.
         let share = self.per_shard();
         if shard.len() > share + share / 8 {
@@ -522,7 +732,7 @@ impl<K: Eq + Hash + Copy + ShardOf, V> Shards<K, V> {
         }
     }
 
-    fn lock_all(&self) -> Vec<std::sync::MutexGuard<'_, HashMap<K, Entry<V>>>> {
+    fn lock_all(&self) -> Vec<std::sync::MutexGuard<'_, Map<K, V>>> {
         self.shards
             .iter()
             .map(|shard| shard.lock().unwrap_or_else(|p| p.into_inner()))
@@ -531,7 +741,7 @@ impl<K: Eq + Hash + Copy + ShardOf, V> Shards<K, V> {
 }
 
 /// Keeps the `keep` most recently used entries of `map`.
-fn evict_oldest<K: Eq + Hash + Copy, V>(map: &mut HashMap<K, Entry<V>>, keep: usize) {
+fn evict_oldest<K: Eq + Hash + Copy, V>(map: &mut Map<K, V>, keep: usize) {
     let mut ages: Vec<(u64, K)> = map.iter().map(|(k, e)| (e.last_used, *k)).collect();
     let evict = ages.len() - keep;
     if keep > 0 {
@@ -560,10 +770,12 @@ mod tests {
         for ino in 0..4 {
             map.insert(key(ino), 0, ino);
         }
-        // Using entry 0 makes it the most recent; the next inserts evict 1 and 2 first.
-        assert_eq!(map.get(&key(0), 10, |v| Some(*v)), Some(0));
-        map.insert(key(4), 0, 11);
-        map.insert(key(5), 0, 12);
+        // Using entry 0 a long time later makes it the most recent; the next inserts evict 1
+        // and 2 first.
+        let later = REFRESH_AFTER_SECONDS + 10;
+        assert_eq!(map.get(&key(0), later, |v| Some(*v)), Some(0));
+        map.insert(key(4), 0, later + 1);
+        map.insert(key(5), 0, later + 2);
         map.trim();
         let kept: Vec<u64> = {
             let shards = map.lock_all();
@@ -572,6 +784,18 @@ mod tests {
             kept
         };
         assert_eq!(kept, vec![0, 3, 4, 5]);
+    }
+
+    #[test]
+    fn recent_uses_are_not_written_again() {
+        let map: Shards<ScanKey, u32> = Shards::new(4);
+        map.insert(key(1), 0, 100);
+        assert!(map.take_dirty(), "an insert changes the map");
+        assert_eq!(map.get(&key(1), 200, |v| Some(*v)), Some(0));
+        assert!(!map.take_dirty(), "a use soon after changes nothing to save");
+        let later = 100 + REFRESH_AFTER_SECONDS + 1;
+        assert_eq!(map.get(&key(1), later, |v| Some(*v)), Some(0));
+        assert!(map.take_dirty(), "a use long after is saved");
     }
 
     #[test]

@@ -3,16 +3,19 @@
 //! truncated, garbled or foreign file is refused as a whole: its entries are never trusted.
 //!
 //! Layout (little endian): `MAGIC`, format `u32`, fingerprint digest `[32]`, definitions digest
-//! `[32]`, saved-at `i64`, the last scan's files / scan-cache hits / file-hash hits (`u64` each),
-//! entry counts (`u64` each), the entries, then the checksum `[32]`.
+//! `[32]`, saved-at `i64`, entry counts (`u64` each), the offset of the file-hash entries
+//! (`u64`, so the two sections decode in parallel), the scan-cache entries, the file-hash entries,
+//! then the checksum `[32]`.
 
-use super::{CachedResult, HashKey, ScanKey, ScanStats, Validators};
+use super::{CachedResult, HashKey, ScanKey, Validators};
 use crate::report::Finding;
 
 /// The first bytes of every cache file.
 const MAGIC: &[u8; 8] = b"VIGILRC\0";
 /// Bytes of the header, before the entries.
-pub(crate) const HEADER_LEN: usize = 8 + 4 + 32 + 32 + 8 + 3 * 8 + 2 * 8;
+pub(crate) const HEADER_LEN: usize = 8 + 4 + 32 + 32 + 8 + 3 * 8;
+/// Where the offset of the file-hash section is written in the header.
+const HASH_SECTION_AT: usize = HEADER_LEN - 8;
 const CHECKSUM_LEN: usize = 32;
 
 /// What a cache file says about itself.
@@ -23,8 +26,6 @@ pub(crate) struct Header {
     pub definitions: [u8; 32],
     /// Unix seconds of the save.
     pub saved_at: i64,
-    /// The scan that saved it.
-    pub last_scan: ScanStats,
     pub scan_entries: u64,
     pub hash_entries: u64,
 }
@@ -46,15 +47,9 @@ pub(crate) fn encode<'a>(
     out.extend_from_slice(&header.fingerprint);
     out.extend_from_slice(&header.definitions);
     out.extend_from_slice(&header.saved_at.to_le_bytes());
-    for count in [
-        header.last_scan.files,
-        header.last_scan.scan_hits,
-        header.last_scan.hash_hits,
-        header.scan_entries,
-        header.hash_entries,
-    ] {
-        out.extend_from_slice(&count.to_le_bytes());
-    }
+    out.extend_from_slice(&header.scan_entries.to_le_bytes());
+    out.extend_from_slice(&header.hash_entries.to_le_bytes());
+    out.extend_from_slice(&0u64.to_le_bytes());
     let mut written = (0, 0);
     for (key, valid, result, last_used) in scan {
         for word in [key.dev, key.ino, key.names, valid.size] {
@@ -67,6 +62,8 @@ pub(crate) fn encode<'a>(
         put_result(&mut out, result);
         written.0 += 1;
     }
+    let hash_section = (out.len() as u64).to_le_bytes();
+    out[HASH_SECTION_AT..HEADER_LEN].copy_from_slice(&hash_section);
     for (key, result, last_used) in hashes {
         out.extend_from_slice(&key.content);
         out.extend_from_slice(&key.names.to_le_bytes());
@@ -85,12 +82,13 @@ pub(crate) fn encode<'a>(
 }
 
 fn put_result(out: &mut Vec<u8>, result: &CachedResult) {
-    out.extend_from_slice(&(result.findings.len() as u32).to_le_bytes());
-    if result.findings.is_empty() {
+    let Some(detection) = result.detection() else {
+        out.extend_from_slice(&0u32.to_le_bytes());
         return;
-    }
-    out.extend_from_slice(&result.digest);
-    for finding in &result.findings {
+    };
+    out.extend_from_slice(&(detection.findings.len() as u32).to_le_bytes());
+    out.extend_from_slice(&detection.digest);
+    for finding in &detection.findings {
         put_str(out, &finding.threat);
         out.push(match finding.detector {
             "hash" => 0,
@@ -126,11 +124,6 @@ pub(crate) fn read_header(bytes: &[u8]) -> Result<Header, String> {
         fingerprint: reader.array()?,
         definitions: reader.array()?,
         saved_at: reader.u64()? as i64,
-        last_scan: ScanStats {
-            files: reader.u64()?,
-            scan_hits: reader.u64()?,
-            hash_hits: reader.u64()?,
-        },
         scan_entries: reader.u64()?,
         hash_entries: reader.u64()?,
     })
@@ -146,18 +139,35 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(Header, Vec<ScanRecord>, Vec<HashR
     if blake3::hash(body).as_bytes() != checksum {
         return Err("checksum mismatch (truncated or overwritten)".into());
     }
-    let mut reader = Reader {
-        bytes: body,
-        at: HEADER_LEN,
-    };
-    // Each entry takes at least 68 bytes: counts larger than the file allows are refused
+    // Each entry takes at least 52 bytes: counts larger than the file allows are refused
     // before anything is allocated for them.
-    let room = (body.len() / 68) as u64;
+    let room = (body.len() / 52) as u64;
     if header.scan_entries > room || header.hash_entries > room {
         return Err("entry counts exceed the file".into());
     }
-    let mut scan = Vec::with_capacity(header.scan_entries as usize);
-    for _ in 0..header.scan_entries {
+    let hash_section = u64::from_le_bytes(body[HASH_SECTION_AT..HEADER_LEN].try_into().unwrap());
+    let hash_section = usize::try_from(hash_section)
+        .ok()
+        .filter(|at| (HEADER_LEN..=body.len()).contains(at))
+        .ok_or("bad section offset")?;
+    let (scan, hashes) = std::thread::scope(|scope| {
+        let hashes = scope.spawn(|| {
+            decode_hashes(&body[hash_section..], header.hash_entries as usize)
+        });
+        let scan = decode_scan(&body[HEADER_LEN..hash_section], header.scan_entries as usize);
+        (scan, hashes.join().expect("decoding does not panic"))
+    });
+    Ok((header, scan?, hashes?))
+}
+
+/// The scan-cache section: exactly `count` entries.
+fn decode_scan(section: &[u8], count: usize) -> Result<Vec<ScanRecord>, String> {
+    let mut reader = Reader {
+        bytes: section,
+        at: 0,
+    };
+    let mut scan = Vec::with_capacity(count);
+    for _ in 0..count {
         let key = ScanKey {
             dev: reader.u64()?,
             ino: reader.u64()?,
@@ -172,8 +182,18 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(Header, Vec<ScanRecord>, Vec<HashR
         let last_used = reader.u64()?;
         scan.push((key, valid, reader.result()?, last_used));
     }
-    let mut hashes = Vec::with_capacity(header.hash_entries as usize);
-    for _ in 0..header.hash_entries {
+    reader.finished()?;
+    Ok(scan)
+}
+
+/// The file-hash section: exactly `count` entries.
+fn decode_hashes(section: &[u8], count: usize) -> Result<Vec<HashRecord>, String> {
+    let mut reader = Reader {
+        bytes: section,
+        at: 0,
+    };
+    let mut hashes = Vec::with_capacity(count);
+    for _ in 0..count {
         let key = HashKey {
             content: reader.array()?,
             names: reader.u64()?,
@@ -181,10 +201,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(Header, Vec<ScanRecord>, Vec<HashR
         let last_used = reader.u64()?;
         hashes.push((key, reader.result()?, last_used));
     }
-    if reader.at != body.len() {
-        return Err("bytes after the last entry".into());
-    }
-    Ok((header, scan, hashes))
+    reader.finished()?;
+    Ok(hashes)
 }
 
 /// Bounds-checked reading of the encoded fields.
@@ -203,6 +221,13 @@ impl<'a> Reader<'a> {
         let taken = &self.bytes[self.at..end];
         self.at = end;
         Ok(taken)
+    }
+
+    fn finished(&self) -> Result<(), String> {
+        if self.at != self.bytes.len() {
+            return Err("bytes after the last entry of a section".into());
+        }
+        Ok(())
     }
 
     fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
@@ -251,7 +276,7 @@ impl<'a> Reader<'a> {
                 },
             });
         }
-        Ok(CachedResult { findings, digest })
+        Ok(CachedResult::new(findings, Some(digest)))
     }
 }
 
@@ -268,10 +293,7 @@ mod tests {
             description: "a sample".into(),
             offset: Some(7),
         };
-        let detected = CachedResult {
-            findings: vec![finding],
-            digest: [9; 32],
-        };
+        let detected = CachedResult::new(vec![finding], Some([9; 32]));
         let scan = vec![
             (
                 ScanKey {
@@ -317,11 +339,6 @@ mod tests {
             fingerprint: [2; 32],
             definitions: [3; 32],
             saved_at: 15,
-            last_scan: ScanStats {
-                files: 16,
-                scan_hits: 17,
-                hash_hits: 18,
-            },
             scan_entries: 2,
             hash_entries: 1,
         };
