@@ -253,38 +253,55 @@ fn main() {
         (rules, setup)
     });
 
-    let mut samples: [Vec<Sample>; 7] = Default::default();
+    // One run of case `index`, or `None` when the case is not measured in this run.
     let expected = |code: i32| code == 0 || code == 1;
-    for round in 0..rounds {
-        samples[0].push(floor(&root, threads).0);
-        let (sample, code) = measure_command(&mut rescan.scan(&root, threads, &[]));
-        assert!(expected(code), "rescan exited {code}");
-        samples[1].push(sample);
-        first.clear_cache();
-        let (sample, code) = measure_command(&mut first.scan(&root, threads, &[]));
-        assert!(expected(code), "first scan exited {code}");
-        samples[2].push(sample);
-        let (sample, code) = measure_command(&mut uncached.scan(&root, threads, &["--no-cache"]));
-        assert!(expected(code), "--no-cache scan exited {code}");
-        samples[3].push(sample);
-        unhashed.clear_cache();
-        let (sample, code) = measure_command(&mut unhashed.scan(&root, threads, &[]));
-        assert!(expected(code), "scan-cache-only first scan exited {code}");
-        samples[6].push(sample);
-        if let Some((rules, setup)) = &large {
-            let (sample, code) = measure_command(&mut setup.scan(&root, threads, &[]));
-            assert!(expected(code), "rule-set rescan exited {code}");
-            samples[4].push(sample);
-            if let Some(yr) = &yr {
+    let run_scan = |command: &mut Command, what: &str| {
+        let (sample, code) = measure_command(command);
+        assert!(expected(code), "{what} exited {code}");
+        sample
+    };
+    let run_case = |index: usize| -> Option<Sample> {
+        Some(match index {
+            0 => floor(&root, threads).0,
+            1 => run_scan(&mut rescan.scan(&root, threads, &[]), "rescan"),
+            2 => {
+                first.clear_cache();
+                run_scan(&mut first.scan(&root, threads, &[]), "first scan")
+            }
+            3 => run_scan(
+                &mut uncached.scan(&root, threads, &["--no-cache"]),
+                "--no-cache scan",
+            ),
+            4 => {
+                let (_, setup) = large.as_ref()?;
+                run_scan(&mut setup.scan(&root, threads, &[]), "rule-set rescan")
+            }
+            5 => {
+                let ((rules, _), yr) = (large.as_ref()?, yr.as_ref()?);
                 let mut command = Command::new(yr);
                 command
                     .args(["scan", "--recursive", "--threads", &threads.to_string()])
                     .args(["--disable-console-logs"])
                     .arg(rules)
                     .arg(&root);
-                let (sample, code) = measure_command(&mut command);
-                assert!(expected(code), "yr exited {code}");
-                samples[5].push(sample);
+                run_scan(&mut command, "yr")
+            }
+            _ => {
+                unhashed.clear_cache();
+                run_scan(
+                    &mut unhashed.scan(&root, threads, &[]),
+                    "scan-cache-only scan",
+                )
+            }
+        })
+    };
+    let mut samples: [Vec<Sample>; 7] = Default::default();
+    for round in 0..rounds {
+        // Each round starts one case later, so no case always follows the same one.
+        for step in 0..samples.len() {
+            let index = (step + round) % samples.len();
+            if let Some(sample) = run_case(index) {
+                samples[index].push(sample);
             }
         }
         let walls: Vec<String> = samples
@@ -292,7 +309,7 @@ fn main() {
             .filter_map(|s| s.last())
             .map(|s| format!("{:.3?}", s.wall))
             .collect();
-        println!("round {round}: {}", walls.join("  "));
+        println!("round {round} (a, b, c, d, e, f, g): {}", walls.join("  "));
     }
 
     let names = [

@@ -308,10 +308,12 @@ impl ResultCache {
             "cannot write {}",
             self.dir.join(LAST_SCAN).display()
         )))?;
+        let path = self.file();
         if !(self.scan.take_dirty() | self.hashes.take_dirty()) {
+            // Nothing to write; the file's time says it was used, so pruning keeps it.
+            self.mark_used(&path);
             return Ok(());
         }
-        let path = self.file();
         // Another process's entries are merged; a damaged file is simply replaced.
         let current = std::fs::metadata(&path).ok().map(|m| FileStamp::of(&m));
         if current != *self.on_disk.lock().unwrap_or_else(|p| p.into_inner()) {
@@ -350,7 +352,23 @@ impl ResultCache {
         self.prune(&path)
     }
 
-    /// Removes cache files made with other definitions, and all but the most recently saved
+    /// Sets the cache file's modification time to now (pruning keeps the most recently used).
+    fn mark_used(&self, path: &Path) {
+        let touched = File::open(path).and_then(|file| {
+            file.set_modified(std::time::SystemTime::now())?;
+            file.metadata()
+        });
+        let mut on_disk = self.on_disk.lock().unwrap_or_else(|p| p.into_inner());
+        // Still the file this process read: it stays so after the touch.
+        if let Ok(metadata) = touched
+            && on_disk
+                .is_some_and(|stamp| (stamp.dev, stamp.ino) == (metadata.dev(), metadata.ino()))
+        {
+            *on_disk = Some(FileStamp::of(&metadata));
+        }
+    }
+
+    /// Removes cache files made with other definitions, and all but the most recently used
     /// files of other fingerprints.
     fn prune(&self, current: &Path) -> Result<(), EngineError> {
         // Writers hold the lock, so a temporary file seen under it was left by a crash.
@@ -368,12 +386,12 @@ impl ResultCache {
             }
             match file.header {
                 Ok(header) if header.definitions == self.definitions => {
-                    others.push((header.saved_at, file.path))
+                    others.push((file.modified_ns, file.path))
                 }
                 _ => remove_if_present(&file.path)?,
             }
         }
-        others.sort_by(|a, b| b.0.cmp(&a.0));
+        others.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
         for (_, path) in others.iter().skip(OTHER_FINGERPRINTS_KEPT) {
             remove_if_present(path)?;
         }
@@ -458,6 +476,8 @@ pub struct CacheFile {
     pub path: PathBuf,
     /// Its size in bytes.
     pub size: u64,
+    /// Its modification time in ns (orders saves more finely than the header's seconds).
+    modified_ns: i64,
     header: Result<Header, String>,
 }
 
@@ -533,20 +553,21 @@ fn cache_files(dir: &Path) -> Result<Vec<CacheFile>, EngineError> {
             continue;
         }
         let path = entry.path();
-        let read = || -> Result<(u64, Header), String> {
+        let stamp = entry.metadata().map(|m| FileStamp::of(&m)).ok();
+        let read = || -> Result<Header, String> {
             use std::io::Read;
             let mut file = File::open(&path).map_err(|err| err.to_string())?;
-            let size = file.metadata().map_err(|err| err.to_string())?.len();
             let mut head = vec![0; store::HEADER_LEN];
             file.read_exact(&mut head)
                 .map_err(|_| "truncated".to_string())?;
-            Ok((size, store::read_header(&head)?))
+            store::read_header(&head)
         };
-        let (size, header) = match read() {
-            Ok((size, header)) => (size, Ok(header)),
-            Err(why) => (entry.metadata().map_or(0, |m| m.len()), Err(why)),
-        };
-        files.push(CacheFile { path, size, header });
+        files.push(CacheFile {
+            size: stamp.map_or(0, |stamp| stamp.size),
+            modified_ns: stamp.map_or(0, |stamp| stamp.mtime_ns),
+            header: read(),
+            path,
+        });
     }
     Ok(files)
 }
@@ -792,7 +813,10 @@ mod tests {
         map.insert(key(1), 0, 100);
         assert!(map.take_dirty(), "an insert changes the map");
         assert_eq!(map.get(&key(1), 200, |v| Some(*v)), Some(0));
-        assert!(!map.take_dirty(), "a use soon after changes nothing to save");
+        assert!(
+            !map.take_dirty(),
+            "a use soon after changes nothing to save"
+        );
         let later = 100 + REFRESH_AFTER_SECONDS + 1;
         assert_eq!(map.get(&key(1), later, |v| Some(*v)), Some(0));
         assert!(map.take_dirty(), "a use long after is saved");

@@ -151,10 +151,12 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(Header, Vec<ScanRecord>, Vec<HashR
         .filter(|at| (HEADER_LEN..=body.len()).contains(at))
         .ok_or("bad section offset")?;
     let (scan, hashes) = std::thread::scope(|scope| {
-        let hashes = scope.spawn(|| {
-            decode_hashes(&body[hash_section..], header.hash_entries as usize)
-        });
-        let scan = decode_scan(&body[HEADER_LEN..hash_section], header.scan_entries as usize);
+        let hashes =
+            scope.spawn(|| decode_hashes(&body[hash_section..], header.hash_entries as usize));
+        let scan = decode_scan(
+            &body[HEADER_LEN..hash_section],
+            header.scan_entries as usize,
+        );
         (scan, hashes.join().expect("decoding does not panic"))
     });
     Ok((header, scan?, hashes?))
