@@ -290,7 +290,10 @@ impl Engine {
             }
             if let Some(bytes) = scanned.bytes {
                 counters.files_scanned.fetch_add(1, Ordering::Relaxed);
-                counters.bytes_scanned.fetch_add(bytes, Ordering::Relaxed);
+                if bytes > 0 {
+                    // Shared by every thread: not touched for the cache hits that read nothing.
+                    counters.bytes_scanned.fetch_add(bytes, Ordering::Relaxed);
+                }
                 sink.file_scanned(path, bytes);
             }
         };
