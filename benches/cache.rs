@@ -34,29 +34,23 @@ use vigil_engine::detect::yara::{RuleSource, YaraRules};
 
 use measure::{
     Sample, bench_threads, env_or, find_on_path, measure_command, median, target_dir,
-    timed_in_process,
+    timed_in_process, walk_files,
 };
 
 /// The floor: walk in parallel, open, `fstat` and close every regular file.
 fn floor(root: &Path, threads: usize) -> (Sample, u64) {
     let files = AtomicU64::new(0);
     let sample = timed_in_process(|| {
-        ignore::WalkBuilder::new(root)
-            .standard_filters(false)
-            .threads(threads)
-            .build_parallel()
-            .run(|| {
-                let files = &files;
-                Box::new(move |entry| {
-                    let entry = entry.unwrap();
-                    if entry.file_type().is_some_and(|t| t.is_file()) {
-                        let file = std::fs::File::open(entry.path()).unwrap();
-                        std::hint::black_box(file.metadata().unwrap());
-                        files.fetch_add(1, Ordering::Relaxed);
-                    }
-                    ignore::WalkState::Continue
-                })
-            })
+        walk_files(
+            root,
+            threads,
+            || (),
+            |_, path| {
+                let file = std::fs::File::open(path).unwrap();
+                std::hint::black_box(file.metadata().unwrap());
+                files.fetch_add(1, Ordering::Relaxed);
+            },
+        )
     });
     (sample, files.into_inner())
 }

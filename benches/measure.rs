@@ -117,3 +117,29 @@ pub fn has_cache(vigil: &Path) -> bool {
         .output()
         .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("--no-cache"))
 }
+
+/// Visits every regular file below `root` on `threads` threads of the `ignore` walker (the
+/// scan's own walker), each thread with its own state made by `init`.
+#[allow(dead_code)] // not every benchmark walks in-process
+pub fn walk_files<S: Send>(
+    root: &Path,
+    threads: usize,
+    init: impl Fn() -> S + Sync,
+    visit: impl Fn(&mut S, &Path) + Sync,
+) {
+    ignore::WalkBuilder::new(root)
+        .standard_filters(false)
+        .threads(threads)
+        .build_parallel()
+        .run(|| {
+            let mut state = init();
+            let visit = &visit;
+            Box::new(move |entry| {
+                let entry = entry.unwrap();
+                if entry.file_type().is_some_and(|t| t.is_file()) {
+                    visit(&mut state, entry.path());
+                }
+                ignore::WalkState::Continue
+            })
+        });
+}

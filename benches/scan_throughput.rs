@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use measure::{
     Sample, baseline_bin, bench_threads, env_or, find_on_path, has_cache, measure_command, median,
-    target_dir, timed_in_process,
+    target_dir, timed_in_process, walk_files,
 };
 
 /// The read limit: walk in parallel with `threads` threads and read every byte of every file
@@ -30,30 +30,23 @@ use measure::{
 fn read_limit(root: &Path, threads: usize) -> (Sample, u64) {
     let total = std::sync::atomic::AtomicU64::new(0);
     let sample = timed_in_process(|| {
-        ignore::WalkBuilder::new(root)
-            .standard_filters(false)
-            .threads(threads)
-            .build_parallel()
-            .run(|| {
-                let total = &total;
-                let mut buffer = vec![0u8; 1 << 20];
-                Box::new(move |entry| {
-                    let entry = entry.unwrap();
-                    if entry.file_type().is_some_and(|t| t.is_file()) {
-                        let mut file = std::fs::File::open(entry.path()).unwrap();
-                        let mut bytes = 0;
-                        loop {
-                            let n = file.read(&mut buffer).unwrap();
-                            if n == 0 {
-                                break;
-                            }
-                            bytes += n as u64;
-                        }
-                        total.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+        walk_files(
+            root,
+            threads,
+            || vec![0u8; 1 << 20],
+            |buffer, path| {
+                let mut file = std::fs::File::open(path).unwrap();
+                let mut bytes = 0;
+                loop {
+                    let n = file.read(buffer).unwrap();
+                    if n == 0 {
+                        break;
                     }
-                    ignore::WalkState::Continue
-                })
-            })
+                    bytes += n as u64;
+                }
+                total.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+            },
+        )
     });
     (sample, total.into_inner())
 }

@@ -8,10 +8,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{Sandbox, eicar, stderr, text};
+use common::{Sandbox, eicar, hostile_plugin, stderr, text};
 
 /// The settle time the tests configure (the smallest allowed), and how long they wait for it.
 const SETTLE: &str = "[antivirus_engine]\nscan_cache_settle_time = 3\n";
@@ -50,16 +49,6 @@ fn obfuscated_script() -> String {
         .map(|b| (b'A' + b % 26) as char)
         .collect();
     format!("var p = \"{blob}\";\neval(atob(p));\n")
-}
-
-/// The hostile test plugin (traps on files saying `trap`, detects `detect`), built once.
-fn hostile_plugin() -> &'static Path {
-    static WASM: OnceLock<PathBuf> = OnceLock::new();
-    WASM.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile-plugin");
-        vigil_plugin_build::build(&dir, &vigil_plugin_build::default_target_dir(&dir))
-            .expect("the hostile plugin builds")
-    })
 }
 
 /// `vigil cache status --format jsonl`: the one cache file's record, and the last scan's.

@@ -6,20 +6,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
-use common::{Sandbox, eicar, stderr, text};
+use common::{Sandbox, eicar, hostile_plugin, stderr, text};
 use vigil_sdk::samples::{code_like_bytes, elf64, random_bytes};
-
-/// The hostile plugin, built once per test run.
-fn hostile_plugin() -> &'static Path {
-    static WASM: OnceLock<PathBuf> = OnceLock::new();
-    WASM.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile-plugin");
-        vigil_plugin_build::build(&dir, &vigil_plugin_build::default_target_dir(&dir))
-            .expect("the hostile plugin builds")
-    })
-}
 
 /// A YARA rule matching the marker every hostile sample carries, so each file also has a
 /// detection that must survive the plugin's misbehaviour.

@@ -25,6 +25,17 @@ pub fn eicar() -> Vec<u8> {
     bytes
 }
 
+/// The hostile test plugin (`tests/hostile-plugin`: traps, loops, floods... on files whose content
+/// names the misbehaviour), built once per test binary.
+pub fn hostile_plugin() -> &'static Path {
+    static WASM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    WASM.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile-plugin");
+        vigil_plugin_build::build(&dir, &vigil_plugin_build::default_target_dir(&dir))
+            .expect("the hostile plugin builds")
+    })
+}
+
 /// A temporary folder holding the corpus, the state dir and the configuration of one test.
 pub struct Sandbox {
     root: tempfile::TempDir,

@@ -164,12 +164,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(Header, Vec<ScanRecord>, Vec<HashR
 
 /// The scan-cache section: exactly `count` entries.
 fn decode_scan(section: &[u8], count: usize) -> Result<Vec<ScanRecord>, String> {
-    let mut reader = Reader {
-        bytes: section,
-        at: 0,
-    };
-    let mut scan = Vec::with_capacity(count);
-    for _ in 0..count {
+    decode_section(section, count, |reader| {
         let key = ScanKey {
             dev: reader.u64()?,
             ino: reader.u64()?,
@@ -182,29 +177,40 @@ fn decode_scan(section: &[u8], count: usize) -> Result<Vec<ScanRecord>, String> 
             fsid: reader.u64()?,
         };
         let last_used = reader.u64()?;
-        scan.push((key, valid, reader.result()?, last_used));
-    }
-    reader.finished()?;
-    Ok(scan)
+        Ok((key, valid, reader.result()?, last_used))
+    })
 }
 
 /// The file-hash section: exactly `count` entries.
 fn decode_hashes(section: &[u8], count: usize) -> Result<Vec<HashRecord>, String> {
-    let mut reader = Reader {
-        bytes: section,
-        at: 0,
-    };
-    let mut hashes = Vec::with_capacity(count);
-    for _ in 0..count {
+    decode_section(section, count, |reader| {
         let key = HashKey {
             content: reader.array()?,
             names: reader.u64()?,
         };
         let last_used = reader.u64()?;
-        hashes.push((key, reader.result()?, last_used));
+        Ok((key, reader.result()?, last_used))
+    })
+}
+
+/// `count` entries read by `entry` that fill `section` exactly.
+fn decode_section<T>(
+    section: &[u8],
+    count: usize,
+    entry: impl Fn(&mut Reader<'_>) -> Result<T, String>,
+) -> Result<Vec<T>, String> {
+    let mut reader = Reader {
+        bytes: section,
+        at: 0,
+    };
+    let mut entries = Vec::with_capacity(count);
+    for _ in 0..count {
+        entries.push(entry(&mut reader)?);
     }
-    reader.finished()?;
-    Ok(hashes)
+    if reader.at != section.len() {
+        return Err("bytes after the last entry of a section".into());
+    }
+    Ok(entries)
 }
 
 /// Bounds-checked reading of the encoded fields.
@@ -223,13 +229,6 @@ impl<'a> Reader<'a> {
         let taken = &self.bytes[self.at..end];
         self.at = end;
         Ok(taken)
-    }
-
-    fn finished(&self) -> Result<(), String> {
-        if self.at != self.bytes.len() {
-            return Err("bytes after the last entry of a section".into());
-        }
-        Ok(())
     }
 
     fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
