@@ -346,6 +346,7 @@ impl ResultCache {
         let stamp = write_replacing(&path, &bytes).map_err(|err| {
             // Not saved: the next save tries again.
             self.scan.mark_dirty();
+            self.hashes.mark_dirty();
             io_error(format!("cannot write {}", path.display()))(err)
         })?;
         *self.on_disk.lock().unwrap_or_else(|p| p.into_inner()) = Some(stamp);
