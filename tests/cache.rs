@@ -386,3 +386,59 @@ fn files_on_memory_file_systems_are_never_kept() {
     let again = sandbox.scan(&["custom", text(&file)]);
     assert_eq!(hits(&again).0, 0, "tmpfs times are not trusted");
 }
+
+#[test]
+fn sigkill_at_every_step_of_saving_the_caches_leaves_a_whole_file() {
+    use std::os::unix::process::ExitStatusExt;
+    let sandbox = sandbox_with("");
+    sandbox.write("eicar.com", eicar());
+    for n in 0..20 {
+        sandbox.write(&format!("clean/{n}.txt"), format!("clean {n}\n"));
+    }
+    settle();
+    let root = text(&sandbox.corpus("")).to_string();
+    let cache_dir = sandbox.state_dir().join("cache");
+    sandbox.scan(&["custom", &root]);
+    let mut killed_runs = 0;
+    for kill_at in 1.. {
+        // A changed file makes the next save write (an unchanged tree only touches the file).
+        sandbox.write(
+            &format!("changed/{kill_at}.txt"),
+            format!("new {kill_at}\n"),
+        );
+        let output = sandbox
+            .vigil()
+            .args(["scan", "custom", &root, "--format", "jsonl"])
+            .env("VIGIL_FAULT_KILL_AT", kill_at.to_string())
+            .output()
+            .unwrap();
+        if output.status.signal() != Some(libc::SIGKILL) {
+            assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+            break;
+        }
+        killed_runs += 1;
+        // The next scan finds the old file or the new one, whole: no warning, same results.
+        let after = sandbox.scan(&["custom", &root]);
+        assert!(
+            !after.stderr.contains("damaged"),
+            "kill at {kill_at}: {}",
+            after.stderr
+        );
+        assert_eq!(after.detections().len(), 1, "kill at {kill_at}");
+        assert!(
+            hits(&after).0 >= 21,
+            "kill at {kill_at}: {:?}",
+            hits(&after)
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(&cache_dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .filter(|name| name.to_str().is_some_and(|name| name.contains(".tmp-")))
+            .collect();
+        assert!(leftovers.is_empty(), "kill at {kill_at}: {leftovers:?}");
+    }
+    assert!(
+        killed_runs >= 4,
+        "every step of a save was reached ({killed_runs} runs)"
+    );
+}

@@ -308,6 +308,7 @@ impl ResultCache {
             "cannot write {}",
             self.dir.join(LAST_SCAN).display()
         )))?;
+        crate::fault::point("cache: last scan recorded");
         let path = self.file();
         if !(self.scan.take_dirty() | self.hashes.take_dirty()) {
             // Nothing to write; the file's time says it was used, so pruning keeps it.
@@ -350,7 +351,10 @@ impl ResultCache {
             io_error(format!("cannot write {}", path.display()))(err)
         })?;
         *self.on_disk.lock().unwrap_or_else(|p| p.into_inner()) = Some(stamp);
-        self.prune(&path)
+        crate::fault::point("cache: file replaced");
+        self.prune(&path)?;
+        crate::fault::point("cache: pruned");
+        Ok(())
     }
 
     /// Sets the cache file's modification time to now (pruning keeps the most recently used).
@@ -415,6 +419,7 @@ fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<FileStamp> {
             .open(&temporary)?;
         file.write_all(bytes)?;
         let stamp = FileStamp::of(&file.metadata()?);
+        crate::fault::point("cache: new file written");
         std::fs::rename(&temporary, path)?;
         Ok(stamp)
     };
