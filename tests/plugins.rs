@@ -122,8 +122,20 @@ fn every_misbehaviour_is_a_fault_within_its_limit_and_other_results_stand() {
     sandbox.configure("[plugins]\ntimeout_ms = 300\nmax_faults = 1000\n");
     let rules = sandbox.write_outside("marker.yar", MARKER_RULE);
     let words = [
-        "loop", "alloc", "recurse", "trap", "findings", "huge", "badname", "badutf8", "log",
-        "leak", "leak2", "clean", "detect",
+        "loop",
+        "alloc",
+        "recurse",
+        "trap",
+        "floodpanic",
+        "findings",
+        "huge",
+        "badname",
+        "badutf8",
+        "log",
+        "leak",
+        "leak2",
+        "clean",
+        "detect",
     ];
     for (index, word) in words.iter().enumerate() {
         let word = word.trim_end_matches('2');
@@ -175,7 +187,10 @@ fn every_misbehaviour_is_a_fault_within_its_limit_and_other_results_stand() {
         // Unbounded recursion overflows the shadow stack in linear memory (64 KiB) or the
         // WebAssembly stack (plugins.max_stack), whichever comes first; both are contained.
         ("recurse", "stack"),
-        ("trap", "trapped: unreachable"),
+        // The SDK's panic hook reports message and location, even after the log budget is
+        // spent.
+        ("trap", ": hostile plugin panics (trapped: unreachable"),
+        ("floodpanic", ": after the flood (trapped: unreachable"),
         (
             "findings",
             "returned 100000 findings, more than plugins.max_findings (100)",
@@ -188,6 +203,11 @@ fn every_misbehaviour_is_a_fault_within_its_limit_and_other_results_stand() {
         let got = reason(word);
         assert!(got.contains(expected), "{word}: {got}");
     }
+    let panic = reason("trap");
+    assert!(
+        panic.starts_with("panicked at tests/hostile-plugin/src/lib.rs:"),
+        "the panic's location: {panic}"
+    );
     assert_eq!(
         faults(&scan).len(),
         expectations.len(),
@@ -219,18 +239,21 @@ fn every_misbehaviour_is_a_fault_within_its_limit_and_other_results_stand() {
             .any(|(_, rule)| rule.ends_with("EICAR_Test_File"))
     );
 
-    // The log is bounded and cannot drive the terminal.
-    let log_lines: Vec<&str> = scan
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("vigil: plugin hostile:"))
-        .collect();
+    // The log is bounded (per call) and cannot drive the terminal.
+    let lines_of = |prefix: &str| -> Vec<&str> {
+        scan.stderr
+            .lines()
+            .filter(|l| l.starts_with(&format!("vigil: plugin hostile: warn: {prefix}")))
+            .collect()
+    };
+    let log_lines = lines_of("line ");
     assert_eq!(
         log_lines.len(),
         10,
         "plugins.max_log_lines: {}",
         scan.stderr
     );
+    assert_eq!(lines_of("flood ").len(), 10, "{}", scan.stderr);
     assert!(!scan.stderr.contains('\x1b'), "escapes are escaped");
     assert!(log_lines[0].contains("\\u{1b}[2J"), "{}", log_lines[0]);
 }

@@ -49,11 +49,53 @@ static ALLOCATOR: arena::Arena = arena::Arena::new();
 /// impl vigil_sdk::Plugin for MyPlugin { /* describe, scan */ }
 /// vigil_sdk::export_plugin!(MyPlugin);
 /// ```
+///
+/// Every call first installs a panic hook that reports the panic's message and location through
+/// [`log`] (as a line starting with `panicked at `), so the host can put them in the
+/// `plugin_fault` reason instead of a bare "unreachable code reached".
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ident) => {
-        $crate::bindings::export!($plugin with_types_in $crate::bindings);
+        /// The exported plugin: reports panics, then calls the author's code.
+        struct __VigilExport;
+
+        impl $crate::Plugin for __VigilExport {
+            fn describe() -> $crate::Descriptor {
+                $crate::report_panics();
+                <$plugin as $crate::Plugin>::describe()
+            }
+
+            fn scan(input: $crate::ScanInput) -> ::std::vec::Vec<$crate::Finding> {
+                $crate::report_panics();
+                <$plugin as $crate::Plugin>::scan(input)
+            }
+        }
+
+        $crate::bindings::export!(__VigilExport with_types_in $crate::bindings);
     };
+}
+
+/// The start of the log line that reports a panic; the host reads it into the fault reason.
+pub const PANIC_PREFIX: &str = "panicked at ";
+
+/// Installs the panic hook that reports a panic through [`log`] (called by [`export_plugin!`]
+/// at the start of every call: each call runs in a fresh instance).
+#[doc(hidden)]
+pub fn report_panics() {
+    #[cfg(target_arch = "wasm32")]
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|at| format!("{}:{}:{}", at.file(), at.line(), at.column()))
+            .unwrap_or_else(|| "an unknown place".into());
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|text| text.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        log(Level::Warn, &format!("{PANIC_PREFIX}{location}: {message}"));
+    }));
 }
 
 /// Writes a line to the scan's diagnostic output (the host bounds the number and length of

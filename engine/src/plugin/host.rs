@@ -217,9 +217,12 @@ impl PluginHost {
             Some(Trap::MemoryOutOfBounds) => "trapped: out of bounds memory access (its own \
                  stack overflowed, or a bad pointer)"
                 .into(),
-            Some(Trap::UnreachableCodeReached) => {
-                "trapped: unreachable code reached (a panic or an abort in the plugin)".into()
-            }
+            Some(Trap::UnreachableCodeReached) => match &state.panic {
+                Some(panic) => format!("{panic} (trapped: unreachable code reached)"),
+                None => {
+                    "trapped: unreachable code reached (a panic or an abort in the plugin)".into()
+                }
+            },
             Some(trap) => format!("trapped: {trap}"),
             None => format!("failed: {}", root_cause(err)),
         }
@@ -299,13 +302,18 @@ fn root_cause(err: &wasmtime::Error) -> String {
     err.root_cause().to_string()
 }
 
-/// Per-call state: the resource limiter and the log budget.
+/// Per-call state: the resource limiter, the log budget, and the panic the SDK reported.
 pub struct CallState {
     limiter: Limiter,
     plugin: String,
     log_lines_left: u32,
     max_log_line: usize,
+    /// The SDK's report of a panic (`panicked at FILE:LINE:COL: MESSAGE`), for the fault reason.
+    panic: Option<String>,
 }
+
+/// How the SDK's panic hook starts its log line (`vigil_sdk::PANIC_PREFIX`).
+const PANIC_PREFIX: &str = "panicked at ";
 
 impl CallState {
     fn new(plugin: &str, limits: &PluginsConfig) -> Self {
@@ -319,6 +327,7 @@ impl CallState {
             plugin: plugin.to_string(),
             log_lines_left: limits.max_log_lines,
             max_log_line: limits.max_log_line as usize,
+            panic: None,
         }
     }
 }
@@ -326,17 +335,22 @@ impl CallState {
 impl bindings::Host for CallState {
     /// Writes a plugin's log line to stderr: cut to `plugins.max_log_line` bytes, control
     /// characters escaped (a plugin cannot drive the terminal), at most `plugins.max_log_lines`
-    /// per call.
+    /// per call. The SDK's panic report is kept for the fault reason instead (the first one,
+    /// whatever the budget: a plugin that logged its lines away still says why it panicked).
     fn log(&mut self, level: bindings::Level, message: String) {
-        if self.log_lines_left == 0 {
-            return;
-        }
-        self.log_lines_left -= 1;
         let mut cut = message.len().min(self.max_log_line);
         while !message.is_char_boundary(cut) {
             cut -= 1;
         }
         let text: String = message[..cut].escape_debug().collect();
+        if message.starts_with(PANIC_PREFIX) {
+            self.panic.get_or_insert(text);
+            return;
+        }
+        if self.log_lines_left == 0 {
+            return;
+        }
+        self.log_lines_left -= 1;
         let level = match level {
             bindings::Level::Debug => "debug",
             bindings::Level::Info => "info",

@@ -1,6 +1,6 @@
 //! A hostile plugin for the sandbox tests. It wants `*.hostile` files and misbehaves according to
 //! the first word of each: `loop` (never returns), `alloc` (asks for 1 GiB), `recurse` (unbounded
-//! recursion), `trap` (panics), `findings` (returns 100 000 findings), `huge` (a 20 MiB
+//! recursion), `trap` (panics), `floodpanic` (spends its log budget, then panics), `findings` (returns 100 000 findings), `huge` (a 20 MiB
 //! description), `badname` (a malformed threat name), `badutf8` (a string that is not UTF-8),
 //! `log` (floods the log with terminal escapes), `leak` (reports what an earlier call left in
 //! memory), `detect` (one proper finding). Anything else: no findings.
@@ -46,6 +46,12 @@ impl Plugin for Hostile {
             }
             b"recurse" => vec![found(&format!("depth {}", recurse(black_box(1))))],
             b"trap" => panic!("hostile plugin panics"),
+            b"floodpanic" => {
+                for n in 0..1000 {
+                    vigil_sdk::log(Level::Warn, &format!("flood {n}"));
+                }
+                panic!("after the flood")
+            }
             b"findings" => (0..100_000).map(|_| found("one of many")).collect(),
             b"huge" => vec![found(&"x".repeat(20 << 20))],
             b"badname" => vec![Finding::new("not a threat name", Severity::High, "bad")],
