@@ -311,13 +311,26 @@ fn plugins_that_must_not_load_are_refused_naming_the_problem() {
             (memory (export "memory") 1))"#,
     )
     .unwrap();
-    let cases: [(&str, Vec<u8>, &str); 5] = [
+    let native = vigil_sdk::samples::elf64(&[(".text", b"\x90\x90", true)]);
+    let cases: [(&str, Vec<u8>, &str); 6] = [
         (
             "wasi-component.wasm",
             wasi_component,
-            "imports `wasi:cli/environment@0.2.0`, which plugins may not use",
+            "imports `wasi:cli/environment@0.2.0`, which plugins may not use (WASI): build for \
+             wasm32-unknown-unknown, not a WASI target",
         ),
-        ("wasi-module.wasm", wasi_module, "wasi_snapshot_preview1"),
+        (
+            "wasi-module.wasm",
+            wasi_module,
+            "imports `wasi_snapshot_preview1::fd_write` (WASI), which plugins may not use: build \
+             for wasm32-unknown-unknown",
+        ),
+        (
+            "native.so",
+            native,
+            "is a native library (ELF), not WebAssembly: build it with `cargo build --release \
+             --target wasm32-unknown-unknown`",
+        ),
         (
             "not-wasm.wasm",
             b"#!/bin/sh\necho hello\n".to_vec(),
@@ -458,5 +471,51 @@ fn a_drop_whose_plugin_imports_wasi_is_refused() {
         stderr(&build).contains("wasi:random/random@0.2.0"),
         "{}",
         stderr(&build)
+    );
+}
+
+#[test]
+fn a_plugin_build_that_makes_no_wasm_fails_saying_why_and_never_returns_an_old_file() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = |crate_type: &str| {
+        format!(
+            "[package]\nname = \"author-plugin\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\
+             [lib]\n{crate_type}\n[dependencies]\nvigil-sdk = {{ path = \"{}\" }}\n\
+             [workspace]\n",
+            text(&repo.join("sdk"))
+        )
+    };
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    std::fs::write(
+        dir.path().join("src/lib.rs"),
+        std::fs::read_to_string(repo.join("benches/noop-plugin/src/noop.rs")).unwrap()
+            + "\nvigil_sdk::export_plugin!(Noop);\n",
+    )
+    .unwrap();
+    // The workspace's lock file, so the build resolves to the crates already here.
+    std::fs::copy(repo.join("Cargo.lock"), dir.path().join("Cargo.lock")).unwrap();
+    // The repository's plugin target folder, where vigil-sdk is already built for wasm.
+    let target = vigil_plugin_build::default_target_dir(repo);
+
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        manifest("crate-type = [\"cdylib\"]"),
+    )
+    .unwrap();
+    let built = vigil_plugin_build::build(dir.path(), &target).expect("a cdylib builds");
+    assert!(built.ends_with("author_plugin.wasm"), "{}", text(&built));
+    assert!(built.is_file());
+
+    // Without `cdylib` the build makes no .wasm: the one from before is still on disk, and
+    // must not be returned as if this build had made it.
+    std::fs::write(dir.path().join("Cargo.toml"), manifest("")).unwrap();
+    let err = vigil_plugin_build::build(dir.path(), &target).unwrap_err();
+    assert!(built.is_file(), "the old file is still there");
+    assert!(
+        err.contains("produced no WebAssembly file")
+            && err.contains("crate-type = [\"cdylib\"]")
+            && err.contains("[lib]"),
+        "{err}"
     );
 }

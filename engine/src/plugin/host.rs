@@ -123,10 +123,15 @@ impl PluginHost {
             .imports(&self.engine)
             .find(|(name, _)| *name != HOST_IMPORT)
         {
-            return Err(format!(
-                "imports `{name}`, which plugins may not use (the only import allowed is \
-                 `{HOST_IMPORT}`: plugins get no files, network, clock, environment or randomness)"
-            ));
+            let fix = if name.starts_with("wasi") {
+                format!(" (WASI): {WASI_FIX}")
+            } else {
+                format!(
+                    " (the only import allowed is `{HOST_IMPORT}`: plugins get no files, \
+                     network, clock, environment or randomness)"
+                )
+            };
+            return Err(format!("imports `{name}`, which plugins may not use{fix}"));
         }
         let pre = self
             .linker
@@ -269,6 +274,26 @@ pub struct Prepared {
     scan: wasmtime::component::ComponentExportIndex,
 }
 
+/// What to do about a WASI import, said with every refusal of one.
+const WASI_FIX: &str = "build for wasm32-unknown-unknown, not a WASI target, and do not use \
+     std::fs, std::env, std::net, std::time::SystemTime or std::process (the only import allowed \
+     is vigil:plugin/host)";
+
+/// The first import of a (valid) core module from a WASI module, as `module::name`.
+fn wasi_import(bytes: &[u8]) -> Option<String> {
+    wasmparser::Parser::new(0)
+        .parse_all(bytes)
+        .filter_map(Result::ok)
+        .find_map(|payload| match payload {
+            wasmparser::Payload::ImportSection(imports) => imports
+                .into_imports()
+                .filter_map(Result::ok)
+                .find(|import| import.module.starts_with("wasi"))
+                .map(|import| format!("{}::{}", import.module, import.name)),
+            _ => None,
+        })
+}
+
 /// Turns a core module built with wit-bindgen into a component; components pass unchanged.
 fn as_component(bytes: &[u8]) -> Result<Cow<'_, [u8]>, String> {
     if bytes.starts_with(COMPONENT_HEADER) {
@@ -278,6 +303,11 @@ fn as_component(bytes: &[u8]) -> Result<Cow<'_, [u8]>, String> {
         wasmparser::Validator::new()
             .validate_all(bytes)
             .map_err(|err| format!("is not a valid WebAssembly module: {err}"))?;
+        if let Some(import) = wasi_import(bytes) {
+            return Err(format!(
+                "imports `{import}` (WASI), which plugins may not use: {WASI_FIX}"
+            ));
+        }
         let encode = || {
             wit_component::ComponentEncoder::default()
                 .validate(true)
@@ -288,6 +318,13 @@ fn as_component(bytes: &[u8]) -> Result<Cow<'_, [u8]>, String> {
             .map_err(|_| "cannot be made into a component: the encoder failed on it".to_string())?
             .map_err(|err| format!("cannot be made into a component: {err:#}"))?;
         Ok(Cow::Owned(encoded))
+    } else if bytes.starts_with(b"\x7fELF") {
+        Err(
+            "is a native library (ELF), not WebAssembly: build it with `cargo build --release \
+             --target wasm32-unknown-unknown` (or set that target in the crate's \
+             .cargo/config.toml) and give the .wasm file"
+                .into(),
+        )
     } else if bytes.len() < MODULE_HEADER.len()
         && (MODULE_HEADER.starts_with(bytes) || COMPONENT_HEADER.starts_with(bytes))
     {

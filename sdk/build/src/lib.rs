@@ -28,15 +28,17 @@ const PARENT_ENV: &[&str] = &[
 ];
 
 /// Builds the plugin crate in `crate_dir` in release mode into `target_dir` and returns the
-/// path of its `.wasm` file. Installs the wasm target with rustup first if it is missing.
+/// path of the `.wasm` file this build produced (as cargo reports it: never a file an earlier
+/// build left behind). Installs the wasm target with rustup first if it is missing.
 pub fn build(crate_dir: &Path, target_dir: &Path) -> Result<PathBuf, String> {
     let manifest = crate_dir.join("Cargo.toml");
-    let lib_name = lib_name(&manifest)?;
     ensure_target()?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
         .args(["build", "--release", "--quiet", "--target", TARGET])
+        // Artefacts as JSON on stdout (fresh ones too), diagnostics rendered on stderr.
+        .arg("--message-format=json-render-diagnostics")
         .arg("--manifest-path")
         .arg(&manifest)
         .arg("--target-dir")
@@ -64,40 +66,29 @@ pub fn build(crate_dir: &Path, target_dir: &Path) -> Result<PathBuf, String> {
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    Ok(target_dir
-        .join(TARGET)
-        .join("release")
-        .join(format!("{lib_name}.wasm")))
+    wasm_artefact(&String::from_utf8_lossy(&output.stdout)).ok_or_else(|| {
+        format!(
+            "building {} for {TARGET} produced no WebAssembly file: a plugin is a `cdylib`; add \
+             `crate-type = [\"cdylib\"]` under `[lib]` in its Cargo.toml",
+            crate_dir.display()
+        )
+    })
 }
 
-/// The crate's library name: `[lib] name`, else the package name with `-` as `_`.
-fn lib_name(manifest: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(manifest)
-        .map_err(|err| format!("cannot read {}: {err}", manifest.display()))?;
-    let mut section = "";
-    let (mut package, mut lib) = (None, None);
-    for line in text.lines().map(str::trim) {
-        if line.starts_with('[') {
-            section = line;
-            continue;
-        }
-        let Some(value) = line
-            .strip_prefix("name")
-            .map(str::trim_start)
-            .and_then(|rest| rest.strip_prefix('='))
-            .map(|value| value.trim().trim_matches('"').to_string())
-        else {
-            continue;
-        };
-        match section {
-            "[package]" => package = Some(value),
-            "[lib]" => lib = Some(value),
-            _ => {}
-        }
-    }
-    lib.or(package)
-        .map(|name| name.replace('-', "_"))
-        .ok_or_else(|| format!("{} has no package name", manifest.display()))
+/// The `.wasm` file of the `cdylib` target in cargo's JSON messages, if one was built.
+fn wasm_artefact(messages: &str) -> Option<PathBuf> {
+    messages
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| message["reason"] == "compiler-artifact")
+        .filter(|message| {
+            message["target"]["kind"]
+                .as_array()
+                .is_some_and(|kinds| kinds.iter().any(|kind| kind == "cdylib"))
+        })
+        .flat_map(|message| message["filenames"].as_array().cloned().unwrap_or_default())
+        .filter_map(|name| name.as_str().map(PathBuf::from))
+        .find(|path| path.extension().is_some_and(|ext| ext == "wasm"))
 }
 
 /// Where plugins are built when the caller has no better place: `target/vigil-plugins` beside
@@ -136,21 +127,18 @@ fn ensure_target() -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::lib_name;
+    use super::wasm_artefact;
 
     #[test]
-    fn lib_name_prefers_the_lib_section() {
-        let dir = std::env::temp_dir().join(format!("vigil-plugin-build-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let manifest = dir.join("Cargo.toml");
-        std::fs::write(&manifest, "[package]\nname = \"my-plugin\"\n").unwrap();
-        assert_eq!(lib_name(&manifest).unwrap(), "my_plugin");
-        std::fs::write(
-            &manifest,
-            "[package]\nname = \"my-plugin\"\n[lib]\nname = \"other\"\ncrate-type = [\"cdylib\"]\n",
-        )
-        .unwrap();
-        assert_eq!(lib_name(&manifest).unwrap(), "other");
-        std::fs::remove_dir_all(&dir).unwrap();
+    fn the_artefact_is_the_cdylib_cargo_reported() {
+        let sdk = r#"{"reason":"compiler-artifact","target":{"kind":["lib"]},"filenames":["/t/libvigil_sdk.rlib"],"fresh":true}"#;
+        let plugin = r#"{"reason":"compiler-artifact","target":{"kind":["cdylib"]},"filenames":["/t/release/my_plugin.wasm"],"fresh":true}"#;
+        let done = r#"{"reason":"build-finished","success":true}"#;
+        assert_eq!(
+            wasm_artefact(&[sdk, plugin, done].join("\n")),
+            Some("/t/release/my_plugin.wasm".into())
+        );
+        assert_eq!(wasm_artefact(&[sdk, done].join("\n")), None, "no cdylib");
+        assert_eq!(wasm_artefact("not json\n"), None);
     }
 }
