@@ -29,6 +29,8 @@ pub mod bindings {
         world: "plugin",
         pub_export_macro: true,
         default_bindings_module: "vigil_sdk::bindings",
+        // So that plugin tests can compare findings and descriptors with `assert_eq!`.
+        additional_derives: [PartialEq],
     });
 }
 
@@ -98,6 +100,14 @@ pub fn report_panics() {
     }));
 }
 
+/// [`log`] with a format string: `vigil_sdk::log!(Level::Info, "{} sections", count)`.
+#[macro_export]
+macro_rules! log {
+    ($level:expr, $($format:tt)+) => {
+        $crate::log($level, &::std::format!($($format)+))
+    };
+}
+
 /// Writes a line to the scan's diagnostic output (the host bounds the number and length of
 /// lines). Outside WebAssembly (unit tests of plugin code) it prints to stderr.
 pub fn log(level: Level, message: &str) {
@@ -122,5 +132,23 @@ impl Finding {
     pub fn at(mut self, offset: usize) -> Self {
         self.offset = Some(offset as u64);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn findings_compare_with_assert_eq() {
+        let found = Finding::new("Test:Any/Sample", Severity::High, "why").at(3);
+        assert_eq!(
+            found,
+            Finding::new("Test:Any/Sample", Severity::High, "why").at(3)
+        );
+        assert_ne!(
+            found,
+            Finding::new("Test:Any/Sample", Severity::Low, "why").at(3)
+        );
     }
 }

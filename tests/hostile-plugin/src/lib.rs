@@ -48,7 +48,7 @@ impl Plugin for Hostile {
             b"trap" => panic!("hostile plugin panics"),
             b"floodpanic" => {
                 for n in 0..1000 {
-                    vigil_sdk::log(Level::Warn, &format!("flood {n}"));
+                    vigil_sdk::log!(Level::Warn, "flood {n}");
                 }
                 panic!("after the flood")
             }
