@@ -37,20 +37,14 @@ fn main() {
         full_scan(&root, threads, rounds);
     }
 
-    let noop_dir = manifest.join("benches/noop-plugin");
-    let noop = vigil_plugin_build::build(
-        &noop_dir,
-        &vigil_plugin_build::default_target_dir(&noop_dir),
-    )
-    .expect("the noop plugin builds");
-    let noop = std::fs::read(noop).unwrap();
-    let bare_dir = manifest.join("benches/noop-plugin-bare");
-    let bare = vigil_plugin_build::build(
-        &bare_dir,
-        &vigil_plugin_build::default_target_dir(&bare_dir),
-    )
-    .expect("the bare noop plugin builds");
-    let bare = std::fs::read(bare).unwrap();
+    // The WebAssembly of a plugin crate under `benches/`, built now.
+    let plugin = |name: &str| {
+        let dir = manifest.join("benches").join(name);
+        let wasm = vigil_plugin_build::build(&dir, &vigil_plugin_build::default_target_dir(&dir))
+            .unwrap_or_else(|err| panic!("{name} does not build: {err}"));
+        std::fs::read(wasm).unwrap()
+    };
+    let (noop, bare) = (plugin("noop-plugin"), plugin("noop-plugin-bare"));
     per_call(&noop, &bare, calls, rounds);
     compile_once(&noop, rounds);
 }
