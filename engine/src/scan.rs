@@ -298,7 +298,7 @@ impl Engine {
             }
         };
         let volumes = Volumes::default();
-        let (sender, receiver) = crossbeam_channel::bounded::<ScanObject>(QUEUE_DEPTH);
+        let (sender, receiver) = crossbeam_channel::bounded::<(ScanObject, Looked)>(QUEUE_DEPTH);
         std::thread::scope(|scope| {
             for _ in 0..threads {
                 let receiver = receiver.clone();
@@ -309,11 +309,11 @@ impl Engine {
                     .stack_size(WORKER_STACK + self.config.plugins.max_stack as usize)
                     .spawn_scoped(scope, move || {
                         let mut worker = self.worker(plugin_faults, volumes);
-                        for object in receiver {
+                        for (object, looked) in receiver {
                             if cancelled() {
                                 break;
                             }
-                            let scanned = worker.scan(self, &object, report, true);
+                            let scanned = worker.scan(self, &object, looked, report, true);
                             record(object.path(), scanned);
                         }
                     })
@@ -331,7 +331,12 @@ impl Engine {
                     }
                 };
                 crate::fault::pause("scan: object opened");
-                if self.known_clean(&object, &volumes) {
+                let looked = self.look_up(&object, &volumes);
+                if looked
+                    .cached
+                    .as_ref()
+                    .is_some_and(|hit| hit.detection().is_none())
+                {
                     let hit = Scanned {
                         bytes: Some(0),
                         infected: false,
@@ -340,7 +345,7 @@ impl Engine {
                     record(object.path(), hit);
                     return true;
                 }
-                sender.send(object).is_ok()
+                sender.send((object, looked)).is_ok()
             };
             discover::walk(&plan, &self.exclusions, &report, &cancelled, &on_file);
             drop(sender);
@@ -383,7 +388,10 @@ impl Engine {
         let mut worker = self.worker(&plugin_faults, &volumes);
         let report = ObjectCollector::default();
         let scanned = match ScanObject::from_file(handle, path.to_path_buf()) {
-            Ok(object) => worker.scan(self, &object, &|event| report.push(event), false),
+            Ok(object) => {
+                let looked = self.look_up(&object, &volumes);
+                worker.scan(self, &object, looked, &|event| report.push(event), false)
+            }
             Err(problem) => {
                 report.push(problem_event(path.to_path_buf(), problem));
                 Scanned::default()
@@ -501,12 +509,14 @@ impl Engine {
         Some((cache, key, valid))
     }
 
-    /// Whether the scan cache holds "nothing found" for this unchanged object.
-    fn known_clean(&self, object: &ScanObject, volumes: &Volumes) -> bool {
+    /// The object's name key and what the scan cache holds for it (once per object: the walker
+    /// asks, and a worker gets the answer).
+    fn look_up(&self, object: &ScanObject, volumes: &Volumes) -> Looked {
         let names = self.detectors.name_key(object.path());
-        self.cache_place(object, names, volumes)
-            .and_then(|(cache, key, valid)| cache.lookup(&key, &valid))
-            .is_some_and(|hit| hit.detection().is_none())
+        let cached = self
+            .cache_place(object, names, volumes)
+            .and_then(|(cache, key, valid)| cache.lookup(&key, &valid));
+        Looked { names, cached }
     }
 
     /// Quarantines the scanned object when that is the configured action.
@@ -531,6 +541,14 @@ struct Worker<'e> {
     faults: Vec<PluginFault>,
     /// Which devices' file systems may be cached, asked once per device in a scan.
     volumes: &'e Volumes,
+}
+
+/// What [`Engine::look_up`] found for an object before it is read.
+struct Looked {
+    /// Its name key.
+    names: u64,
+    /// The scan cache's result, when the file is unchanged since it was kept.
+    cached: Option<CachedResult>,
 }
 
 /// What became of one object in a scan.
@@ -568,21 +586,19 @@ struct Detected {
 }
 
 impl Worker<'_> {
-    /// The pipeline after discovery for one opened object: look it up in the scan cache, else
+    /// The pipeline after discovery for one opened object: a cached result (`looked`), else
     /// read and detect; decide; act when `act` (tree scans; never for a caller's descriptor).
     fn scan(
         &mut self,
         engine: &Engine,
         object: &ScanObject,
+        looked: Looked,
         report: &(dyn Fn(ScanEvent) + Sync),
         act: bool,
     ) -> Scanned {
         let path = object.path();
-        let names = engine.detectors.name_key(path);
-        let place = engine.cache_place(object, names, self.volumes);
-        if let Some((cache, key, valid)) = &place
-            && let Some(hit) = cache.lookup(key, valid)
-        {
+        let names = looked.names;
+        if let Some(hit) = looked.cached {
             let (findings, digest) = hit.into_parts();
             let threats = engine.decide(path, findings, digest, report);
             if act && !threats.is_empty() {
@@ -594,6 +610,7 @@ impl Worker<'_> {
                 cache_hit: Some(CacheHit::File),
             };
         }
+        let place = engine.cache_place(object, names, self.volumes);
         let contents = match self.detect_object(engine, object, names, report) {
             Ok(contents) => contents,
             Err(problem) => {
