@@ -99,8 +99,7 @@ impl Setup {
     }
 
     fn clear_cache(&self) {
-        let cleared = self.vigil().args(["cache", "clear"]).output().unwrap();
-        assert!(cleared.status.success());
+        succeeds(self.vigil().args(["cache", "clear"]));
     }
 }
 
@@ -136,15 +135,11 @@ fn rules_without_externals(ruleset: &Path, out: &Path) -> (usize, usize) {
 fn install_ruleset(base: &Path, rules: &Path, settle: &str) -> Setup {
     let publisher = Setup::new(base, "publisher", "");
     let key = base.join("bench.key");
-    assert!(
+    succeeds(
         publisher
             .vigil()
             .args(["definitions", "keygen", "--out"])
-            .arg(&key)
-            .output()
-            .unwrap()
-            .status
-            .success()
+            .arg(&key),
     );
     let public = std::fs::read_to_string(format!("{}.pub", key.display())).unwrap();
     let drop = base.join("ruleset.drop");
@@ -153,33 +148,33 @@ fn install_ruleset(base: &Path, rules: &Path, settle: &str) -> Setup {
         public.trim()
     );
     let setup = Setup::new(base, "ruleset", &config);
-    let built = setup
-        .vigil()
-        .args(["definitions", "build", "--key"])
-        .arg(&key)
-        // Above the built-in definitions' version, which an update must exceed.
-        .args(["--version", "1000000", "--out"])
-        .arg(&drop)
-        .arg(rules)
-        .output()
-        .unwrap();
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
+    succeeds(
+        setup
+            .vigil()
+            .args(["definitions", "build", "--key"])
+            .arg(&key)
+            // Above the built-in definitions' version, which an update must exceed.
+            .args(["--version", "1000000", "--out"])
+            .arg(&drop)
+            .arg(rules),
     );
-    let installed = setup
-        .vigil()
-        .args(["definitions", "update", "--from"])
-        .arg(&drop)
-        .output()
-        .unwrap();
-    assert!(
-        installed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&installed.stderr)
+    succeeds(
+        setup
+            .vigil()
+            .args(["definitions", "update", "--from"])
+            .arg(&drop),
     );
     setup
+}
+
+/// Runs a set-up command with its output captured; panics with its stderr if it fails.
+fn succeeds(command: &mut Command) {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 fn main() {
