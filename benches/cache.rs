@@ -293,12 +293,13 @@ fn main() {
                 samples[index].push(sample);
             }
         }
+        // Each case by its letter, (a) to (g); cases not measured in this run are left out.
         let walls: Vec<String> = samples
             .iter()
-            .filter_map(|s| s.last())
-            .map(|s| format!("{:.3?}", s.wall))
+            .zip('a'..='g')
+            .filter_map(|(s, letter)| Some(format!("({letter}) {:.3?}", s.last()?.wall)))
             .collect();
-        println!("round {round} (a, b, c, d, e, f, g): {}", walls.join("  "));
+        println!("round {round}: {}", walls.join("  "));
     }
 
     let names = [
