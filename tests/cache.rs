@@ -442,3 +442,35 @@ fn sigkill_at_every_step_of_saving_the_caches_leaves_a_whole_file() {
         "every step of a save was reached ({killed_runs} runs)"
     );
 }
+
+#[test]
+fn a_plugin_that_reads_file_names_gets_its_result_cached_per_name() {
+    let sandbox = sandbox_with("");
+    let plugin = text(hostile_plugin()).to_string();
+    // The hostile plugin asks for names (`wants-name`) and reports the name it was given.
+    let first = sandbox.write("a/first.hostile", "name");
+    let copy = sandbox.write("b/first.hostile", "name");
+    let renamed = sandbox.write("c/second.hostile", "name");
+    settle();
+    let described = |path: &Path| {
+        let scan = sandbox.scan(&["custom", text(path), "--plugin", &plugin]);
+        let detections = scan.of_type("detection");
+        assert_eq!(detections.len(), 1, "{:?} {}", scan.records, scan.stderr);
+        let description = detections[0]["description"].as_str().unwrap().to_string();
+        (description, hits(&scan))
+    };
+    let (description, _) = described(&first);
+    assert_eq!(description, "name \"first.hostile\" extension \"hostile\"");
+    let (description, (_, file_hash_hits)) = described(&copy);
+    assert_eq!(
+        (description.as_str(), file_hash_hits),
+        ("name \"first.hostile\" extension \"hostile\"", 1),
+        "the same content under the same name is served from the file-hash cache"
+    );
+    let (description, (_, file_hash_hits)) = described(&renamed);
+    assert_eq!(
+        (description.as_str(), file_hash_hits),
+        ("name \"second.hostile\" extension \"hostile\"", 0),
+        "another name is scanned again: the plugin's result depends on it"
+    );
+}

@@ -365,6 +365,71 @@ fn plugins_that_must_not_load_are_refused_naming_the_problem() {
 }
 
 #[test]
+fn plugins_of_the_first_contract_keep_working_beside_current_ones_that_see_names() {
+    let old = common::build_test_plugin("tests/plugin-v0_1");
+    let sandbox = Sandbox::new();
+    let info = sandbox.run(&["plugin", "info", "--format", "jsonl", text(&old)]);
+    assert_eq!(info.status.code(), Some(0), "{}", stderr(&info));
+    let record: serde_json::Value = serde_json::from_str(
+        String::from_utf8(info.stdout)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["contract"], "0.1.0");
+    assert_eq!(record["wants_name"], false);
+    assert_eq!(record["magic"][0]["anywhere"], false);
+
+    let padded = |head: &str| format!("{head}{}", " ".repeat(6000));
+    let by_extension = sandbox.write("x.old", padded("xx MARKER"));
+    let by_magic = sandbox.write("y.bin", "OLD-CONTRACT MARKER");
+    sandbox.write("z.txt", padded("MARKER, but not selected"));
+    let named = sandbox.write("Some.Name.HOSTILE", "name");
+    let scan = sandbox.scan(&[
+        "custom",
+        text(&sandbox.corpus("")),
+        "--plugin",
+        text(&old),
+        "--plugin",
+        text(hostile_plugin()),
+    ]);
+    let found: Vec<(String, String, String)> = scan
+        .of_type("detection")
+        .iter()
+        .map(|r| {
+            (
+                r["path"].as_str().unwrap().to_string(),
+                r["rule"].as_str().unwrap().to_string(),
+                r["description"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected = [
+        (&by_extension, "old-contract", "given 4096 of 6009 bytes"),
+        (&by_magic, "old-contract", "given 19 of 19 bytes"),
+        (
+            &named,
+            "hostile",
+            "name \"Some.Name.HOSTILE\" extension \"hostile\"",
+        ),
+    ];
+    for (path, rule, description) in expected {
+        assert!(
+            found.contains(&(text(path).to_string(), rule.into(), description.into())),
+            "{path:?} {rule} {description}: {found:?} {}",
+            scan.stderr
+        );
+    }
+    assert_eq!(found.len(), 3, "z.txt is not selected: {found:?}");
+    assert_eq!(
+        scan.of_type("plugin_fault"),
+        Vec::<&serde_json::Value>::new()
+    );
+}
+
+#[test]
 fn plugin_list_and_info_show_plugins_and_limits_and_the_cache_is_used() {
     let sandbox = Sandbox::new();
     sandbox.configure("[plugins]\ntimeout_ms = 250\n");

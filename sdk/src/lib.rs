@@ -117,6 +117,52 @@ pub fn log(level: Level, message: &str) {
     eprintln!("{level:?}: {message}");
 }
 
+impl Default for Descriptor {
+    /// An empty descriptor: fill in at least `name`, `version`, `description`, and `magic` or
+    /// `extensions` (with both empty the plugin is given every file). The input defaults to
+    /// the first 64 KiB, the name is not given.
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            version: String::new(),
+            description: String::new(),
+            magic: Vec::new(),
+            extensions: Vec::new(),
+            min_size: 0,
+            input: InputSize::Prefix(64 * 1024),
+            wants_name: false,
+        }
+    }
+}
+
+impl Magic {
+    /// `bytes` exactly at `offset`.
+    pub fn at(offset: u32, bytes: &[u8]) -> Self {
+        Self {
+            offset,
+            bytes: bytes.to_vec(),
+            mask: Vec::new(),
+            anywhere: false,
+        }
+    }
+
+    /// `bytes` at `offset`, comparing only the bits set in `mask` (one mask byte per byte:
+    /// `0xff` compares a byte, `0x00` skips it, `0xf0` its high half).
+    pub fn masked(offset: u32, bytes: &[u8], mask: &[u8]) -> Self {
+        Self {
+            mask: mask.to_vec(),
+            ..Self::at(offset, bytes)
+        }
+    }
+
+    /// The same magic, searched for anywhere from its offset to the end of the plugin's input
+    /// (so keep the input a prefix when the files can be large: the host searches every file).
+    pub fn anywhere(mut self) -> Self {
+        self.anywhere = true;
+        self
+    }
+}
+
 impl Finding {
     /// A finding with no offset.
     pub fn new(threat: &str, severity: Severity, description: impl Into<String>) -> Self {

@@ -1,4 +1,4 @@
-//! `vigil plugin list|info`: what plugins a scan would run, what files they want, and the
+//! `vigil plugin list|info` (`test` and `new` have modules of their own): what plugins a scan would run, what files they want, and the
 //! limits they run under.
 
 use std::path::PathBuf;
@@ -35,10 +35,28 @@ pub enum PluginCommand {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Runs a plugin on samples with expected outcomes (`detect/`, `clean/`): exit 0 when all
+    /// hold, 1 when one does not.
+    Test(super::plugin_test::TestArgs),
 }
 
 /// Runs a `vigil plugin` command.
 pub fn run(context: &Context, command: PluginCommand) -> Result<ExitCode> {
+    match command {
+        PluginCommand::Test(args) => super::plugin_test::run(context, args),
+        PluginCommand::List { plugins, format } => describe(context, None, plugins, format),
+        PluginCommand::Info { path, format } => describe(context, Some(path), Vec::new(), format),
+    }
+}
+
+/// `list` (the active definitions' plugins and `extra` files) or `info` (the one file `only`):
+/// loads them in the sandbox and describes each, then the limits.
+fn describe(
+    context: &Context,
+    only: Option<PathBuf>,
+    extra: Vec<PathBuf>,
+    format: Format,
+) -> Result<ExitCode> {
     let (config, _) = context.load_config()?;
     let state = Arc::new(context.open_state()?);
     let limits = PluginsConfig {
@@ -49,16 +67,16 @@ pub fn run(context: &Context, command: PluginCommand) -> Result<ExitCode> {
     let load = |sources: &[(String, Vec<u8>)], files: &[PathBuf]| {
         PluginSet::load_with_files(sources, files, &limits, 1, Some(&cache))
     };
-    let (set, format) = match command {
-        PluginCommand::List { plugins, format } => {
+    let set = match only {
+        Some(path) => load(&[], &[path])?,
+        None => {
             let definitions = DefinitionsStore::open(state.clone())?.active()?;
-            let set = load(&definitions.plugins, &plugins)?;
+            let set = load(&definitions.plugins, &extra)?;
             if !config.plugins.enabled {
                 eprintln!("vigil: note: plugins.enabled is false: scans run none of these");
             }
-            (set, format)
+            set
         }
-        PluginCommand::Info { path, format } => (load(&[], &[path])?, format),
     };
     for plugin in set.plugins() {
         let info = &plugin.info;
@@ -82,13 +100,20 @@ fn to_json(info: &PluginInfo) -> serde_json::Value {
         "description": info.description,
         "origin": info.origin,
         "blake3": info.digest,
-        "magic": info.magic.iter().map(|m| json!({"offset": m.offset, "hex": hex(&m.bytes)})).collect::<Vec<_>>(),
+        "contract": info.contract,
+        "magic": info.magic.iter().map(|m| json!({
+            "offset": m.offset,
+            "hex": hex(&m.bytes),
+            "mask": (!m.mask.is_empty()).then(|| hex(&m.mask)),
+            "anywhere": m.anywhere,
+        })).collect::<Vec<_>>(),
         "extensions": info.extensions,
         "min_size": info.min_size,
         "input": match info.input {
             InputSize::Prefix(bytes) => json!({"prefix": bytes}),
             InputSize::WholeFile => json!("whole_file"),
         },
+        "wants_name": info.wants_name,
         "compiled": if info.from_cache { "cache" } else { "now" },
     })
 }
@@ -102,10 +127,19 @@ fn print_text(info: &PluginInfo) {
     print_line(&format!("  {}", untrusted(&info.description)));
     print_line(&format!("  from:     {}", untrusted(&info.origin)));
     print_line(&format!("  blake3:   {}", info.digest));
+    print_line(&format!("  contract: vigil:plugin@{}", info.contract));
     let mut wants: Vec<String> = info
         .magic
         .iter()
-        .map(|m| format!("magic {} at {}", hex(&m.bytes), m.offset))
+        .map(|m| {
+            let mask = if m.mask.is_empty() {
+                String::new()
+            } else {
+                format!(" (mask {})", hex(&m.mask))
+            };
+            let place = if m.anywhere { "from" } else { "at" };
+            format!("magic {}{mask} {place} {}", hex(&m.bytes), m.offset)
+        })
         .collect();
     wants.extend(
         info.extensions
@@ -127,6 +161,9 @@ fn print_text(info: &PluginInfo) {
             InputSize::WholeFile => "the whole file (up to plugins.max_input_size)".into(),
         }
     ));
+    if info.wants_name {
+        print_line("  name:     given the file's name and extension");
+    }
     print_line(&format!(
         "  compiled: {}",
         if info.from_cache {

@@ -29,11 +29,15 @@ pub fn eicar() -> Vec<u8> {
 /// names the misbehaviour), built once per test binary.
 pub fn hostile_plugin() -> &'static Path {
     static WASM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    WASM.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile-plugin");
-        vigil_plugin_build::build(&dir, &vigil_plugin_build::default_target_dir(&dir))
-            .expect("the hostile plugin builds")
-    })
+    WASM.get_or_init(|| build_test_plugin("tests/hostile-plugin"))
+}
+
+/// Builds the plugin crate at `relative` (from the repository root) to WebAssembly.
+#[allow(dead_code)] // not every test binary builds a plugin
+pub fn build_test_plugin(relative: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
+    vigil_plugin_build::build(&dir, &vigil_plugin_build::default_target_dir(&dir))
+        .unwrap_or_else(|err| panic!("{relative} builds: {err}"))
 }
 
 /// A temporary folder holding the corpus, the state dir and the configuration of one test.

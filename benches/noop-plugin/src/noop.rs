@@ -15,6 +15,7 @@ impl Plugin for Noop {
             extensions: Vec::new(),
             min_size: 0,
             input: InputSize::WholeFile,
+            wants_name: false,
         }
     }
 

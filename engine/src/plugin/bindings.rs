@@ -1,17 +1,56 @@
-//! Host bindings generated from the WIT contract in `sdk/wit/plugin.wit`.
+//! Host bindings generated from the WIT contract: the current version (`sdk/wit/plugin.wit`,
+//! 0.2.0) and the first one (`engine/wit/plugin-0.1.0.wit`), so plugins built against either load.
 
-wasmtime::component::bindgen!({
-    path: "../sdk/wit",
-    world: "plugin",
-});
+/// Bindings of the current contract, `vigil:plugin@0.2.0`.
+pub mod current {
+    wasmtime::component::bindgen!({
+        path: "../sdk/wit",
+        world: "plugin",
+    });
+}
 
-pub use exports::vigil::plugin::detector::{Descriptor, Finding, InputSize, Severity};
-pub use vigil::plugin::host::{Host, Level};
+/// Bindings of the first contract, `vigil:plugin@0.1.0`.
+pub mod v0_1 {
+    wasmtime::component::bindgen!({
+        path: "wit/plugin-0.1.0.wit",
+        world: "plugin",
+    });
+}
 
-/// The one import a plugin may have: the host interface, at this exact version.
-pub const HOST_IMPORT: &str = "vigil:plugin/host@0.1.0";
+pub use current::exports::vigil::plugin::detector::{Descriptor, Finding, InputSize, Severity};
+pub use current::vigil::plugin::host::Level;
 
-/// The `scan-input` record of `detector.scan`, lowered straight from the file's bytes: the
+/// A version of the contract the host implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contract {
+    /// `vigil:plugin@0.1.0`: no masks or search for magic, no file name.
+    V0_1,
+    /// `vigil:plugin@0.2.0`, the current one.
+    V0_2,
+}
+
+impl Contract {
+    /// Every version, newest first.
+    pub const ALL: [Contract; 2] = [Contract::V0_2, Contract::V0_1];
+
+    /// The host interface a plugin of this version imports.
+    pub fn host_import(self) -> &'static str {
+        match self {
+            Contract::V0_1 => "vigil:plugin/host@0.1.0",
+            Contract::V0_2 => "vigil:plugin/host@0.2.0",
+        }
+    }
+
+    /// The detector interface a plugin of this version exports.
+    pub fn detector_export(self) -> &'static str {
+        match self {
+            Contract::V0_1 => "vigil:plugin/detector@0.1.0",
+            Contract::V0_2 => "vigil:plugin/detector@0.2.0",
+        }
+    }
+}
+
+/// The `scan-input` record of 0.2.0 `detector.scan`, lowered straight from the file's bytes: the
 /// generated `ScanInput` owns a `Vec`, which would copy every input once more on the host.
 #[derive(wasmtime::component::ComponentType, wasmtime::component::Lower)]
 #[component(record)]
@@ -23,7 +62,51 @@ pub struct ScanInputRef<'a> {
     pub file_size: u64,
     /// False when `data` is only the start of the file.
     pub complete: bool,
+    /// The file's name, when the plugin wants it.
+    pub name: &'a str,
+    /// The name's extension in lower case, when the plugin wants it.
+    pub extension: &'a str,
 }
 
-/// The name of the interface a plugin exports.
-pub const DETECTOR_EXPORT: &str = "vigil:plugin/detector@0.1.0";
+/// The `scan-input` record of 0.1.0 (no name or extension).
+#[derive(wasmtime::component::ComponentType, wasmtime::component::Lower)]
+#[component(record)]
+pub struct ScanInputRefV0_1<'a> {
+    /// The bytes the plugin asked for.
+    pub data: &'a [u8],
+    /// The file's full size.
+    #[component(name = "file-size")]
+    pub file_size: u64,
+    /// False when `data` is only the start of the file.
+    pub complete: bool,
+}
+
+impl From<v0_1::exports::vigil::plugin::detector::Descriptor> for Descriptor {
+    /// A 0.1.0 descriptor in the current shape: magic at fixed offsets, all bits, no name.
+    fn from(old: v0_1::exports::vigil::plugin::detector::Descriptor) -> Self {
+        use current::exports::vigil::plugin::detector::Magic;
+        use v0_1::exports::vigil::plugin::detector::InputSize as OldInputSize;
+        Descriptor {
+            name: old.name,
+            version: old.version,
+            description: old.description,
+            magic: old
+                .magic
+                .into_iter()
+                .map(|magic| Magic {
+                    offset: magic.offset,
+                    bytes: magic.bytes,
+                    mask: Vec::new(),
+                    anywhere: false,
+                })
+                .collect(),
+            extensions: old.extensions,
+            min_size: old.min_size,
+            input: match old.input {
+                OldInputSize::Prefix(bytes) => InputSize::Prefix(bytes),
+                OldInputSize::WholeFile => InputSize::WholeFile,
+            },
+            wants_name: false,
+        }
+    }
+}

@@ -12,7 +12,7 @@ use wasmtime::{
     Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, Trap,
 };
 
-use super::bindings::{self, HOST_IMPORT};
+use super::bindings::{self, Contract};
 use super::cache::CompileCache;
 use crate::config::PluginsConfig;
 
@@ -77,8 +77,15 @@ impl PluginHost {
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(|err| format!("plugin engine: {err}"))?;
         let mut linker = Linker::new(&engine);
-        bindings::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| {
-            state
+        bindings::current::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(
+            &mut linker,
+            |state| state,
+        )
+        .and_then(|()| {
+            bindings::v0_1::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(
+                &mut linker,
+                |state| state,
+            )
         })
         .map_err(|err| format!("plugin linker: {err}"))?;
         let cache = cache_dir.map(|dir| CompileCache::new(dir, &engine));
@@ -119,16 +126,18 @@ impl PluginHost {
             }
         };
         let component_type = component.component_type();
+        let imports: Vec<&str> = Contract::ALL.iter().map(|c| c.host_import()).collect();
         if let Some((name, _)) = component_type
             .imports(&self.engine)
-            .find(|(name, _)| *name != HOST_IMPORT)
+            .find(|(name, _)| !imports.contains(name))
         {
             let fix = if name.starts_with("wasi") {
                 format!(" (WASI): {WASI_FIX}")
             } else {
                 format!(
-                    " (the only import allowed is `{HOST_IMPORT}`: plugins get no files, \
-                     network, clock, environment or randomness)"
+                    " (the only import allowed is `{}`: plugins get no files, network, clock, \
+                     environment or randomness)",
+                    Contract::V0_2.host_import()
                 )
             };
             return Err(format!("imports `{name}`, which plugins may not use{fix}"));
@@ -137,29 +146,53 @@ impl PluginHost {
             .linker
             .instantiate_pre(&component)
             .map_err(|err| format!("cannot be linked: {}", root_cause(&err)))?;
-        let typed = bindings::PluginPre::new(pre).map_err(|err| {
+        let exported = Contract::ALL.into_iter().find_map(|contract| {
+            let detector = component.get_export_index(None, contract.detector_export())?;
+            let describe = component.get_export_index(Some(&detector), "describe")?;
+            let scan = component.get_export_index(Some(&detector), "scan")?;
+            Some((contract, describe, scan))
+        });
+        let (contract, describe, scan) = exported.ok_or_else(|| {
             format!(
-                "does not export the vigil:plugin/detector@0.1.0 interface: {}",
-                root_cause(&err)
+                "does not export the {} interface (with `describe` and `scan`): build it with \
+                 vigil_sdk::export_plugin!",
+                Contract::V0_2.detector_export()
             )
         })?;
-        let scan = component
-            .get_export_index(None, bindings::DETECTOR_EXPORT)
-            .and_then(|detector| component.get_export_index(Some(&detector), "scan"))
-            .ok_or("does not export `scan`")?;
-        Ok((Prepared { typed, scan }, from_cache))
+        let prepared = Prepared {
+            contract,
+            pre,
+            describe,
+            scan,
+        };
+        Ok((prepared, from_cache))
     }
 
-    /// Calls `describe` in a fresh instance.
+    /// Calls `describe` in a fresh instance; a 0.1.0 descriptor comes back in the current shape.
     pub fn describe(&self, plugin: &Prepared, name: &str) -> Result<bindings::Descriptor, String> {
         self.call(name, |store| {
-            let instance = plugin.typed.instantiate(&mut *store)?;
-            instance.vigil_plugin_detector().call_describe(store)
+            let instance = plugin.pre.instantiate(&mut *store)?;
+            Ok(match plugin.contract {
+                Contract::V0_2 => {
+                    let describe = instance.get_typed_func::<(), (bindings::Descriptor,)>(
+                        &mut *store,
+                        &plugin.describe,
+                    )?;
+                    describe.call(store, ())?.0
+                }
+                Contract::V0_1 => {
+                    type OldDescriptor =
+                        bindings::v0_1::exports::vigil::plugin::detector::Descriptor;
+                    let describe = instance
+                        .get_typed_func::<(), (OldDescriptor,)>(&mut *store, &plugin.describe)?;
+                    describe.call(store, ())?.0.into()
+                }
+            })
         })
     }
 
     /// Calls `scan` on `input` in a fresh instance, so nothing a previous file left in the
-    /// plugin's memory is visible to this one.
+    /// plugin's memory is visible to this one. A 0.1.0 plugin is given no name.
     pub fn scan(
         &self,
         plugin: &Prepared,
@@ -167,13 +200,29 @@ impl PluginHost {
         input: bindings::ScanInputRef<'_>,
     ) -> Result<Vec<bindings::Finding>, String> {
         self.call(name, |store| {
-            let instance = plugin.typed.instance_pre().instantiate(&mut *store)?;
-            let scan = instance
-                .get_typed_func::<(bindings::ScanInputRef<'_>,), (Vec<bindings::Finding>,)>(
-                    &mut *store,
-                    &plugin.scan,
-                )?;
-            Ok(scan.call(store, (input,))?.0)
+            let instance = plugin.pre.instantiate(&mut *store)?;
+            Ok(match plugin.contract {
+                Contract::V0_2 => {
+                    let scan = instance
+                        .get_typed_func::<(bindings::ScanInputRef<'_>,), (Vec<bindings::Finding>,)>(
+                            &mut *store,
+                            &plugin.scan,
+                        )?;
+                    scan.call(store, (input,))?.0
+                }
+                Contract::V0_1 => {
+                    let old = bindings::ScanInputRefV0_1 {
+                        data: input.data,
+                        file_size: input.file_size,
+                        complete: input.complete,
+                    };
+                    let scan = instance.get_typed_func::<
+                        (bindings::ScanInputRefV0_1<'_>,),
+                        (Vec<bindings::Finding>,),
+                    >(&mut *store, &plugin.scan)?;
+                    scan.call(store, (old,))?.0
+                }
+            })
         })
     }
 
@@ -270,8 +319,21 @@ impl Drop for CallSlot<'_> {
 
 /// A compiled, linked plugin: instantiated afresh for every call.
 pub struct Prepared {
-    typed: bindings::PluginPre<CallState>,
+    /// The version of the contract it was built against.
+    contract: Contract,
+    pre: wasmtime::component::InstancePre<CallState>,
+    describe: wasmtime::component::ComponentExportIndex,
     scan: wasmtime::component::ComponentExportIndex,
+}
+
+impl Prepared {
+    /// The version of the contract the plugin was built against.
+    pub fn contract(&self) -> &'static str {
+        match self.contract {
+            Contract::V0_1 => "0.1.0",
+            Contract::V0_2 => "0.2.0",
+        }
+    }
 }
 
 /// What to do about a WASI import, said with every refusal of one.
@@ -369,12 +431,12 @@ impl CallState {
     }
 }
 
-impl bindings::Host for CallState {
+impl CallState {
     /// Writes a plugin's log line to stderr: cut to `plugins.max_log_line` bytes, control
     /// characters escaped (a plugin cannot drive the terminal), at most `plugins.max_log_lines`
     /// per call. The SDK's panic report is kept for the fault reason instead (the first one,
     /// whatever the budget: a plugin that logged its lines away still says why it panicked).
-    fn log(&mut self, level: bindings::Level, message: String) {
+    fn log(&mut self, level: &str, message: String) {
         let mut cut = message.len().min(self.max_log_line);
         while !message.is_char_boundary(cut) {
             cut -= 1;
@@ -388,12 +450,30 @@ impl bindings::Host for CallState {
             return;
         }
         self.log_lines_left -= 1;
+        eprintln!("vigil: plugin {}: {level}: {text}", self.plugin);
+    }
+}
+
+impl bindings::current::vigil::plugin::host::Host for CallState {
+    fn log(&mut self, level: bindings::Level, message: String) {
         let level = match level {
             bindings::Level::Debug => "debug",
             bindings::Level::Info => "info",
             bindings::Level::Warn => "warn",
         };
-        eprintln!("vigil: plugin {}: {level}: {text}", self.plugin);
+        CallState::log(self, level, message);
+    }
+}
+
+impl bindings::v0_1::vigil::plugin::host::Host for CallState {
+    fn log(&mut self, level: bindings::v0_1::vigil::plugin::host::Level, message: String) {
+        use bindings::v0_1::vigil::plugin::host::Level;
+        let level = match level {
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+        };
+        CallState::log(self, level, message);
     }
 }
 

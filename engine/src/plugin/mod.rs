@@ -1,7 +1,8 @@
 //! WebAssembly detection plugins: loaded into a sandbox with no capabilities, run on the files
 //! they ask for, each call in a fresh instance under time, memory, stack and output limits.
 //!
-//! The contract is the WIT world in `sdk/wit/plugin.wit` (`vigil:plugin/plugin@0.1.0`).
+//! The contract is the WIT world in `sdk/wit/plugin.wit` (`vigil:plugin/plugin@0.2.0`); plugins
+//! built against the first version (`engine/wit/plugin-0.1.0.wit`) load and run too.
 //! [`PluginHost`] is the sandbox (its own wasmtime engine, the only import `host.log`, the limits);
 //! [`PluginSet`] is what a scan holds: the host and the loaded [`Plugin`]s, shared by every
 //! worker thread. A plugin that traps, runs out of time or memory, or returns malformed data
@@ -35,13 +36,50 @@ pub enum InputSize {
     WholeFile,
 }
 
-/// Bytes that must appear at an offset for a plugin to want a file.
+/// Bytes that must appear in a file for a plugin to want it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Magic {
-    /// Where in the file.
+    /// Where in the file (with `anywhere`, the first offset searched).
     pub offset: usize,
     /// What must be there.
     pub bytes: Vec<u8>,
+    /// Empty, or which bits of each byte count (one mask byte per byte of `bytes`).
+    pub mask: Vec<u8>,
+    /// Searched from `offset` to the end of the plugin's input rather than only at `offset`.
+    pub anywhere: bool,
+}
+
+impl Magic {
+    /// Whether the bytes are in `data` (a whole file for a fixed offset; the plugin's input
+    /// when searched anywhere).
+    pub fn matches(&self, data: &[u8]) -> bool {
+        let Some(searched) = data.get(self.offset..) else {
+            return false;
+        };
+        if !self.anywhere {
+            return searched
+                .get(..self.bytes.len())
+                .is_some_and(|there| self.equal(there));
+        }
+        if self.mask.is_empty() {
+            return memchr::memmem::find(searched, &self.bytes).is_some();
+        }
+        searched
+            .windows(self.bytes.len())
+            .any(|there| self.equal(there))
+    }
+
+    /// Whether `there` (as long as `bytes`) equals `bytes` under the mask.
+    fn equal(&self, there: &[u8]) -> bool {
+        if self.mask.is_empty() {
+            return there == self.bytes;
+        }
+        there
+            .iter()
+            .zip(&self.bytes)
+            .zip(&self.mask)
+            .all(|((have, want), mask)| have & mask == want & mask)
+    }
 }
 
 /// What a plugin says about itself, checked at load.
@@ -61,6 +99,10 @@ pub struct PluginInfo {
     pub min_size: u64,
     /// How much of each file it needs.
     pub input: InputSize,
+    /// Whether it is given the file's name and extension (its results depend on the name).
+    pub wants_name: bool,
+    /// The version of the plugin contract it was built against (`0.1.0`, `0.2.0`).
+    pub contract: &'static str,
     /// Where it was loaded from (a file, or a drop entry).
     pub origin: String,
     /// BLAKE3 digest of its WebAssembly.
@@ -70,18 +112,21 @@ pub struct PluginInfo {
 }
 
 impl PluginInfo {
-    /// Whether the plugin asked for this file: it is at least `min_size` bytes, and a magic
-    /// matches or the extension is listed (with neither list, every file).
-    pub fn wants(&self, path: &Path, data: &[u8]) -> bool {
+    /// Whether the plugin asked for this file (its whole content in `data`): it is at least
+    /// `min_size` bytes, and a magic matches or the extension is listed (with neither list,
+    /// every file). Magic searched anywhere is looked for in the plugin's input only.
+    pub fn wants(&self, path: &Path, data: &[u8], input_limit: usize) -> bool {
         if (data.len() as u64) < self.min_size {
             return false;
         }
         if self.magic.is_empty() && self.extensions.is_empty() {
             return true;
         }
-        let magic = self.magic.iter().any(|magic| {
-            data.get(magic.offset..magic.offset + magic.bytes.len()) == Some(&magic.bytes[..])
-        });
+        let input = &data[..data.len().min(self.input_len(input_limit))];
+        let magic = self
+            .magic
+            .iter()
+            .any(|magic| magic.matches(if magic.anywhere { input } else { data }));
         magic
             || path
                 .extension()
@@ -91,6 +136,17 @@ impl PluginInfo {
                         .iter()
                         .any(|wanted| wanted.eq_ignore_ascii_case(ext))
                 })
+    }
+}
+
+impl PluginInfo {
+    /// How many bytes of a file the plugin is given, when no plugin may get more than
+    /// `most` (`plugins.max_input_size`).
+    pub fn input_len(&self, most: usize) -> usize {
+        match self.input {
+            InputSize::Prefix(bytes) => (bytes as usize).min(most),
+            InputSize::WholeFile => most,
+        }
     }
 }
 
@@ -199,28 +255,33 @@ impl PluginSet {
         &self.plugins
     }
 
-    /// What a file's name decides about which plugins run on it: the set of plugins that list
-    /// its extension (the only part of the name a plugin's selection uses). Two names with the
-    /// same key select the same plugins for the same bytes.
+    /// What a file's name decides about the plugins' results: the set of plugins that list
+    /// its extension, and, when a loaded plugin reads names (`wants-name`), the name itself.
+    /// Two names with the same key give the same results for the same bytes.
     pub fn name_key(&self, path: &Path) -> u64 {
-        let Some(extension) = path.extension().and_then(|ext| ext.to_str()) else {
-            return 0;
-        };
+        let extension = path.extension().and_then(|ext| ext.to_str());
         let listing = self.plugins.iter().enumerate().filter(|(_, plugin)| {
-            plugin
-                .info
-                .extensions
-                .iter()
-                .any(|wanted| wanted.eq_ignore_ascii_case(extension))
+            extension.is_some_and(|extension| {
+                plugin
+                    .info
+                    .extensions
+                    .iter()
+                    .any(|wanted| wanted.eq_ignore_ascii_case(extension))
+            })
         });
-        if self.plugins.len() < 64 {
+        let name_matters = self.plugins.iter().any(|plugin| plugin.info.wants_name);
+        if self.plugins.len() < 64 && !name_matters {
             return listing.fold(0, |key, (index, _)| key | 1 << index);
         }
-        // More plugins than bits: a digest of the indexes, with the top bit set so it never
-        // equals a bit set.
+        // More plugins than bits, or the name itself: a digest, with the top bit set so it
+        // never equals a bit set.
         let mut hasher = blake3::Hasher::new();
         for (index, _) in listing {
             hasher.update(&(index as u64).to_le_bytes());
+        }
+        if name_matters {
+            hasher.update(b"/");
+            hasher.update(path.file_name().unwrap_or_default().as_encoded_bytes());
         }
         let digest = hasher.finalize();
         u64::from_le_bytes(digest.as_bytes()[..8].try_into().expect("8 bytes")) | 1 << 63
@@ -249,21 +310,26 @@ impl PluginSet {
         scan: &ScanFaults,
     ) {
         let Some(host) = &self.host else { return };
+        // No plugin gets more than plugins.max_input_size, whatever prefix it asks for.
+        let most = host.limits().max_input_size as usize;
+        let mut names = None;
         for (index, plugin) in self.plugins.iter().enumerate() {
-            if scan.disabled[index].load(Ordering::Relaxed) || !plugin.info.wants(path, data) {
+            if scan.disabled[index].load(Ordering::Relaxed) || !plugin.info.wants(path, data, most)
+            {
                 continue;
             }
-            // No plugin gets more than plugins.max_input_size, whatever prefix it asks for.
-            let most = host.limits().max_input_size as usize;
-            let limit = match plugin.info.input {
-                InputSize::Prefix(bytes) => (bytes as usize).min(most),
-                InputSize::WholeFile => most,
+            let given = &data[..data.len().min(plugin.info.input_len(most))];
+            let (name, extension) = if plugin.info.wants_name {
+                names.get_or_insert_with(|| file_name_and_extension(path))
+            } else {
+                &(String::new(), String::new())
             };
-            let given = &data[..data.len().min(limit)];
             let input = bindings::ScanInputRef {
                 data: given,
                 file_size: data.len() as u64,
                 complete: given.len() == data.len(),
+                name,
+                extension,
             };
             let result = host
                 .scan(&plugin.prepared, &plugin.info.name, input)
@@ -299,6 +365,20 @@ impl ScanFaults {
     }
 }
 
+/// A file's name without its folder (invalid UTF-8 replaced) and its extension in lower case,
+/// as a plugin that wants them is given them.
+fn file_name_and_extension(path: &Path) -> (String, String) {
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let extension = Path::new(&name)
+        .extension()
+        .map(|ext| ext.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    (name, extension)
+}
+
 /// Compiles, links and describes one plugin.
 fn load_one(host: &PluginHost, origin: &str, bytes: &[u8]) -> Result<Plugin, String> {
     let digest = blake3::hash(bytes).to_hex().to_string();
@@ -308,5 +388,75 @@ fn load_one(host: &PluginHost, origin: &str, bytes: &[u8]) -> Result<Plugin, Str
         .map_err(|reason| format!("describe() {reason}"))?;
     let mut info = output::descriptor(descriptor, origin, digest)?;
     info.from_cache = from_cache;
+    info.contract = prepared.contract();
     Ok(Plugin { info, prepared })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn magic(offset: usize, bytes: &[u8], mask: &[u8], anywhere: bool) -> Magic {
+        Magic {
+            offset,
+            bytes: bytes.to_vec(),
+            mask: mask.to_vec(),
+            anywhere,
+        }
+    }
+
+    #[test]
+    fn magic_matches_at_its_offset_under_its_mask_or_anywhere_after_it() {
+        let file = b"\x4d\x5a\x90\x00 some text PK\x03\x04 more";
+        assert!(magic(0, b"MZ", &[], false).matches(file));
+        assert!(!magic(1, b"MZ", &[], false).matches(file));
+        assert!(!magic(40, b"MZ", &[], false).matches(file), "past the end");
+        // Only the masked bits count: 0x90 under 0xf0 matches 0x9X.
+        assert!(magic(2, b"\x9f", b"\xf0", false).matches(file));
+        assert!(!magic(2, b"\x8f", b"\xf0", false).matches(file));
+        assert!(magic(0, b"M?\x90", b"\xff\x00\xff", false).matches(file));
+        // Anywhere: from the offset on, plain or masked.
+        assert!(magic(0, b"PK\x03\x04", &[], true).matches(file));
+        assert!(
+            !magic(20, b"PK\x03\x04", &[], true).matches(file),
+            "before the offset"
+        );
+        assert!(magic(4, b"PK\x00\x00", b"\xff\xff\x00\x00", true).matches(file));
+        assert!(!magic(0, b"PK\x05", &[], true).matches(file));
+    }
+
+    #[test]
+    fn magic_searched_anywhere_looks_only_in_the_plugins_input() {
+        let mut file = vec![b' '; 10_000];
+        file[9_000..9_004].copy_from_slice(b"EVIL");
+        let mut info = PluginInfo {
+            name: "p".into(),
+            version: "1".into(),
+            description: String::new(),
+            magic: vec![magic(0, b"EVIL", &[], true)],
+            extensions: Vec::new(),
+            min_size: 0,
+            input: InputSize::Prefix(4096),
+            wants_name: false,
+            contract: "0.2.0",
+            origin: String::new(),
+            digest: String::new(),
+            from_cache: false,
+        };
+        let path = Path::new("f");
+        assert!(
+            !info.wants(path, &file, usize::MAX),
+            "beyond the 4 KiB prefix"
+        );
+        info.input = InputSize::WholeFile;
+        assert!(info.wants(path, &file, usize::MAX));
+        assert!(
+            !info.wants(path, &file, 8192),
+            "beyond plugins.max_input_size"
+        );
+        // A fixed offset is checked in the whole file, whatever the input.
+        info.magic = vec![magic(9_000, b"EVIL", &[], false)];
+        info.input = InputSize::Prefix(16);
+        assert!(info.wants(path, &file, 16));
+    }
 }

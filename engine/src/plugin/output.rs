@@ -50,6 +50,17 @@ pub fn descriptor(raw: Descriptor, origin: &str, digest: String) -> Result<Plugi
             "bad magic: at most {MAX_MAGICS}, each of 1 to {MAX_MAGIC_BYTES} bytes at an offset up to {MAX_MAGIC_OFFSET}"
         ));
     }
+    if let Some(magic) = raw
+        .magic
+        .iter()
+        .find(|m| !m.mask.is_empty() && m.mask.len() != m.bytes.len())
+    {
+        return bad(format!(
+            "a magic mask of {} bytes for {} bytes: give none, or one mask byte per byte",
+            magic.mask.len(),
+            magic.bytes.len()
+        ));
+    }
     if raw.extensions.len() > MAX_EXTENSIONS
         || raw
             .extensions
@@ -75,6 +86,8 @@ pub fn descriptor(raw: Descriptor, origin: &str, digest: String) -> Result<Plugi
             .map(|m| Magic {
                 offset: m.offset as usize,
                 bytes: m.bytes,
+                mask: m.mask,
+                anywhere: m.anywhere,
             })
             .collect(),
         extensions: raw
@@ -84,6 +97,8 @@ pub fn descriptor(raw: Descriptor, origin: &str, digest: String) -> Result<Plugi
             .collect(),
         min_size: raw.min_size,
         input,
+        wants_name: raw.wants_name,
+        contract: "",
         origin: origin.to_string(),
         digest,
         from_cache: false,
@@ -215,6 +230,8 @@ mod proptests {
             extensions: Vec::new(),
             min_size: 0,
             input: InputSize::WholeFile,
+            wants_name: false,
+            contract: "0.2.0",
             origin: "test".into(),
             digest: String::new(),
             from_cache: false,

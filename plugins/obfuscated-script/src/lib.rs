@@ -72,10 +72,11 @@ impl Plugin for ObfuscatedScript {
             name: "obfuscated-script".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "Obfuscated scripts: encoded payloads fed to eval/exec, char-code strings, split strings".into(),
-            magic: vec![Magic { offset: 0, bytes: b"#!".to_vec() }],
+            magic: vec![Magic::at(0, b"#!")],
             extensions: extensions.iter().map(|e| e.to_string()).collect(),
             min_size: 32,
             input: InputSize::Prefix(PREFIX),
+            ..Descriptor::default()
         }
     }
 

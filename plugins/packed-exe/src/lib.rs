@@ -25,19 +25,10 @@ impl Plugin for PackedExe {
             name: "packed-exe".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "Packed or encrypted ELF and PE executables (high-entropy code)".into(),
-            magic: vec![
-                Magic {
-                    offset: 0,
-                    bytes: b"\x7fELF".to_vec(),
-                },
-                Magic {
-                    offset: 0,
-                    bytes: b"MZ".to_vec(),
-                },
-            ],
-            extensions: Vec::new(),
+            magic: vec![Magic::at(0, b"\x7fELF"), Magic::at(0, b"MZ")],
             min_size: MIN_REGION as u64,
             input: InputSize::WholeFile,
+            ..Descriptor::default()
         }
     }
 

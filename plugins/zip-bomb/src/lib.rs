@@ -26,13 +26,10 @@ impl Plugin for ZipBomb {
             name: "zip-bomb".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "ZIP bombs: absurd compression ratios and overlapping entries".into(),
-            magic: vec![Magic {
-                offset: 0,
-                bytes: b"PK\x03\x04".to_vec(),
-            }],
-            extensions: Vec::new(),
+            magic: vec![Magic::at(0, b"PK\x03\x04")],
             min_size: 22,
             input: InputSize::WholeFile,
+            ..Descriptor::default()
         }
     }
 

@@ -36,7 +36,7 @@ pub fn build(crate_dir: &Path, target_dir: &Path) -> Result<PathBuf, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
-        .args(["build", "--release", "--quiet", "--target", TARGET])
+        .args(["build", "--release", "--target", TARGET])
         // Artefacts as JSON on stdout (fresh ones too), diagnostics rendered on stderr.
         .arg("--message-format=json-render-diagnostics")
         .arg("--manifest-path")
@@ -56,14 +56,17 @@ pub fn build(crate_dir: &Path, target_dir: &Path) -> Result<PathBuf, String> {
     for name in PARENT_ENV {
         command.env_remove(name);
     }
+    // cargo's progress and diagnostics go straight to our stderr: a first build takes a while
+    // and should not look stuck; its artefact list comes on stdout.
     let output = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
         .output()
         .map_err(|err| format!("cannot run cargo: {err}"))?;
     if !output.status.success() {
         return Err(format!(
-            "building {} for {TARGET} failed:\n{}",
+            "building {} for {TARGET} failed (cargo's messages are above)",
             crate_dir.display(),
-            String::from_utf8_lossy(&output.stderr)
         ));
     }
     wasm_artefact(&String::from_utf8_lossy(&output.stdout)).ok_or_else(|| {

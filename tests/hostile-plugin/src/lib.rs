@@ -24,6 +24,7 @@ impl Plugin for Hostile {
             extensions: vec!["hostile".into()],
             min_size: 0,
             input: InputSize::WholeFile,
+            wants_name: true,
         }
     }
 
@@ -68,6 +69,10 @@ impl Plugin for Hostile {
             }
             b"leak" if left_behind != 0 => vec![found("saw state from an earlier call")],
             b"detect" => vec![found("found on purpose").at(0)],
+            b"name" => vec![found(&format!(
+                "name {:?} extension {:?}",
+                input.name, input.extension
+            ))],
             _ => Vec::new(),
         }
     }

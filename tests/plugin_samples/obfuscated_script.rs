@@ -8,7 +8,11 @@ use vigil_sdk::samples::random_bytes;
 fn plugin() -> &'static Harness {
     static PLUGIN: OnceLock<Harness> = OnceLock::new();
     PLUGIN.get_or_init(|| {
-        Harness::build(env!("CARGO_MANIFEST_DIR")).expect("plugin builds and loads")
+        Harness::build_with(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/plugins/obfuscated-script"),
+            env!("CARGO_BIN_EXE_vigil"),
+        )
+        .expect("plugin builds and loads")
     })
 }
 
@@ -73,7 +77,7 @@ fn encoded_payloads_fed_to_exec_are_detected() {
         )
         .unwrap();
     assert_eq!(findings[0].offset, Some(9), "points at the blob");
-    assert_eq!(findings[0].severity, "high");
+    assert_eq!(findings[0].severity, vigil_sdk::Severity::High);
 }
 
 #[test]

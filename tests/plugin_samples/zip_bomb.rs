@@ -9,7 +9,11 @@ use vigil_sdk::harness::Harness;
 fn plugin() -> &'static Harness {
     static PLUGIN: OnceLock<Harness> = OnceLock::new();
     PLUGIN.get_or_init(|| {
-        Harness::build(env!("CARGO_MANIFEST_DIR")).expect("plugin builds and loads")
+        Harness::build_with(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/plugins/zip-bomb"),
+            env!("CARGO_BIN_EXE_vigil"),
+        )
+        .expect("plugin builds and loads")
     })
 }
 

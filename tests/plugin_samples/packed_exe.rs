@@ -8,14 +8,17 @@ use vigil_sdk::samples::{code_like_bytes, elf64, pe, random_bytes};
 fn plugin() -> &'static Harness {
     static PLUGIN: OnceLock<Harness> = OnceLock::new();
     PLUGIN.get_or_init(|| {
-        Harness::build(env!("CARGO_MANIFEST_DIR")).expect("plugin builds and loads")
+        Harness::build_with(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/plugins/packed-exe"),
+            env!("CARGO_BIN_EXE_vigil"),
+        )
+        .expect("plugin builds and loads")
     })
 }
 
 #[test]
 fn describes_itself_and_wants_only_executables() {
-    let info = &plugin().info();
-    assert_eq!(info.name, "packed-exe");
+    assert_eq!(plugin().name(), "packed-exe");
     let elf = elf64(&[(".text", &code_like_bytes(8192, 1), true)]);
     assert!(plugin().wants("a.out", &elf));
     assert!(plugin().wants(
@@ -39,8 +42,6 @@ fn packed_elf_and_pe_code_is_detected_with_its_offset() {
     let findings = plugin().scan("packed", &elf).unwrap();
     assert_eq!(findings.len(), 1, "{findings:?}");
     assert_eq!(findings[0].threat, "Packed:Linux/HighEntropyCode");
-    assert_eq!(findings[0].detector, "plugin");
-    assert_eq!(findings[0].rule, "packed-exe");
     assert_eq!(findings[0].offset, Some(64 + 2048));
     assert!(findings[0].description.contains("UPX1"));
 
