@@ -56,9 +56,139 @@ pub fn u64_le(data: &[u8], offset: usize) -> Option<u64> {
     ))
 }
 
+/// A set of byte strings searched for in one pass over the data: each position is checked
+/// only against the patterns that start with its byte. For the tens of literals a detector
+/// looks for (function names, URLs, markers) it costs a table of 256 lists, not a regex engine.
+pub struct Patterns {
+    patterns: Vec<Vec<u8>>,
+    /// For each first byte (lower-cased when ignoring case), the patterns starting with it.
+    by_first_byte: Vec<Vec<usize>>,
+    ignore_case: bool,
+}
+
+/// Where one pattern of a [`Patterns`] set was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PatternMatch {
+    /// The pattern's index in the set, in the order given.
+    pub pattern: usize,
+    /// Where it starts in the data.
+    pub offset: usize,
+}
+
+impl Patterns {
+    /// The patterns, matched exactly. Empty patterns are ignored.
+    pub fn new<P: AsRef<[u8]>>(patterns: impl IntoIterator<Item = P>) -> Self {
+        Self::build(patterns, false)
+    }
+
+    /// The patterns, matched with ASCII letters in either case.
+    pub fn ignore_ascii_case<P: AsRef<[u8]>>(patterns: impl IntoIterator<Item = P>) -> Self {
+        Self::build(patterns, true)
+    }
+
+    fn build<P: AsRef<[u8]>>(patterns: impl IntoIterator<Item = P>, ignore_case: bool) -> Self {
+        let patterns: Vec<Vec<u8>> = patterns
+            .into_iter()
+            .map(|pattern| pattern.as_ref().to_vec())
+            .collect();
+        let mut by_first_byte = vec![Vec::new(); 256];
+        for (index, pattern) in patterns.iter().enumerate() {
+            if let Some(&first) = pattern.first() {
+                let first = if ignore_case {
+                    first.to_ascii_lowercase()
+                } else {
+                    first
+                };
+                by_first_byte[first as usize].push(index);
+            }
+        }
+        Self {
+            patterns,
+            by_first_byte,
+            ignore_case,
+        }
+    }
+
+    /// Every match in `data`, by offset (several patterns at one offset in the order given;
+    /// overlapping matches included).
+    pub fn find_iter<'a>(&'a self, data: &'a [u8]) -> impl Iterator<Item = PatternMatch> + 'a {
+        data.iter().enumerate().flat_map(move |(offset, &byte)| {
+            let byte = if self.ignore_case {
+                byte.to_ascii_lowercase()
+            } else {
+                byte
+            };
+            self.by_first_byte[byte as usize]
+                .iter()
+                .filter(move |&&pattern| self.is_at(pattern, data, offset))
+                .map(move |&pattern| PatternMatch { pattern, offset })
+        })
+    }
+
+    /// The first match in `data`.
+    pub fn find(&self, data: &[u8]) -> Option<PatternMatch> {
+        self.find_iter(data).next()
+    }
+
+    /// The pattern at `index`, as given.
+    pub fn pattern(&self, index: usize) -> &[u8] {
+        &self.patterns[index]
+    }
+
+    fn is_at(&self, pattern: usize, data: &[u8], offset: usize) -> bool {
+        let pattern = &self.patterns[pattern];
+        let Some(there) = data.get(offset..offset + pattern.len()) else {
+            return false;
+        };
+        if self.ignore_case {
+            there.eq_ignore_ascii_case(pattern)
+        } else {
+            there == &pattern[..]
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn patterns_find_every_match_of_every_pattern_in_one_pass() {
+        let set = Patterns::new(["eval(", "atob(", "ev", ""]);
+        let found: Vec<(usize, usize)> = set
+            .find_iter(b"x=eval(atob('ZXZhbA=='))")
+            .map(|m| (m.pattern, m.offset))
+            .collect();
+        assert_eq!(found, [(0, 2), (2, 2), (1, 7)]);
+        assert_eq!(set.find(b"nothing here"), None);
+        assert_eq!(
+            set.find(b"ev"),
+            Some(PatternMatch {
+                pattern: 2,
+                offset: 0
+            })
+        );
+        assert_eq!(
+            set.find(b"eval"),
+            Some(PatternMatch {
+                pattern: 2,
+                offset: 0
+            })
+        );
+        assert_eq!(set.pattern(1), b"atob(");
+
+        let nocase = Patterns::ignore_ascii_case(["Invoke-Expression", "IEX"]);
+        let found: Vec<usize> = nocase
+            .find_iter(b"iex (new-object net.webclient); INVOKE-EXPRESSION $x")
+            .map(|m| m.offset)
+            .collect();
+        assert_eq!(found, [0, 32]);
+        assert_eq!(
+            Patterns::new(["IEX"]).find(b"iex"),
+            None,
+            "exact by default"
+        );
+    }
 
     #[test]
     fn search_finds_every_occurrence_and_never_reads_past_the_end() {

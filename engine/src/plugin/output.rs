@@ -187,7 +187,40 @@ fn is_threat_name(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_threat_name;
+    use super::bindings::{Descriptor, InputSize};
+    use super::{descriptor, is_threat_name};
+    use crate::plugin::bindings::current::exports::vigil::plugin::detector::Magic;
+
+    #[test]
+    fn a_magic_mask_must_cover_its_bytes_exactly() {
+        let with_mask = |mask: &[u8]| Descriptor {
+            name: "p".into(),
+            version: "1".into(),
+            description: String::new(),
+            magic: vec![Magic {
+                offset: 0,
+                bytes: b"MZ".to_vec(),
+                mask: mask.to_vec(),
+                anywhere: true,
+            }],
+            extensions: Vec::new(),
+            min_size: 0,
+            input: InputSize::WholeFile,
+            wants_name: false,
+        };
+        assert!(descriptor(with_mask(b""), "o", String::new()).is_ok());
+        let info = descriptor(with_mask(b"\xff\x0f"), "o", String::new()).unwrap();
+        assert_eq!(
+            (info.magic[0].anywhere, &info.magic[0].mask[..]),
+            (true, &b"\xff\x0f"[..])
+        );
+        let err = descriptor(with_mask(b"\xff"), "o", String::new()).unwrap_err();
+        assert_eq!(
+            err,
+            "describe() returned a magic mask of 1 bytes for 2 bytes: give none, or one mask \
+             byte per byte"
+        );
+    }
 
     #[test]
     fn threat_names_follow_family_platform_name() {
