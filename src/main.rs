@@ -59,7 +59,7 @@ enum Command {
         #[command(subcommand)]
         command: cli::cache::CacheCommand,
     },
-    /// WebAssembly detection plugins: list, info.
+    /// WebAssembly detection plugins: list, info, test, new.
     Plugin {
         #[command(subcommand)]
         command: cli::plugin::PluginCommand,

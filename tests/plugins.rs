@@ -584,3 +584,113 @@ fn a_plugin_build_that_makes_no_wasm_fails_saying_why_and_never_returns_an_old_f
         "{err}"
     );
 }
+
+#[test]
+fn plugin_test_checks_every_expectation_and_fails_on_faults() {
+    let sandbox = Sandbox::new();
+    let plugin = text(hostile_plugin()).to_string();
+    let samples = sandbox.corpus("samples");
+    sandbox.write("samples/detect/found.hostile", "detect");
+    sandbox.write("samples/detect/named/found.hostile", "detect");
+    sandbox.write("samples/detect/named/.threat", "Test:Multi/Hostile\n");
+    sandbox.write("samples/detect/wrong/found.hostile", "detect");
+    sandbox.write("samples/detect/wrong/.threat", "Test:Multi/Other\n");
+    sandbox.write("samples/detect/unwanted.txt", "detect");
+    sandbox.write("samples/clean/quiet.hostile", "nothing");
+    sandbox.write("samples/clean/panics.hostile", "trap");
+    sandbox.write("samples/loose.hostile", "detect");
+    let run = |format: &str| {
+        sandbox.run(&[
+            "plugin",
+            "test",
+            "--format",
+            format,
+            &plugin,
+            text(&samples),
+        ])
+    };
+    let output = run("jsonl");
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let records: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let outcome = |relative: &str| {
+        let path = text(&sandbox.corpus(relative)).to_string();
+        let record = records
+            .iter()
+            .find(|r| r["path"] == path.as_str())
+            .unwrap_or_else(|| panic!("{relative}: {records:?}"));
+        (
+            record["passed"].as_bool().unwrap(),
+            record["reason"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    assert_eq!(
+        outcome("samples/detect/found.hostile"),
+        (true, String::new())
+    );
+    assert_eq!(
+        outcome("samples/detect/named/found.hostile"),
+        (true, String::new())
+    );
+    assert_eq!(
+        outcome("samples/detect/wrong/found.hostile"),
+        (false, "Test:Multi/Other was not found".into())
+    );
+    let (passed, reason) = outcome("samples/detect/unwanted.txt");
+    assert!(
+        !passed && reason.starts_with("the plugin does not want this file"),
+        "{reason}"
+    );
+    assert_eq!(
+        outcome("samples/clean/quiet.hostile"),
+        (true, String::new())
+    );
+    let (passed, reason) = outcome("samples/clean/panics.hostile");
+    assert!(
+        !passed
+            && reason
+                .starts_with("the plugin faulted: panicked at tests/hostile-plugin/src/lib.rs:"),
+        "{reason}"
+    );
+    assert_eq!(outcome("samples/loose.hostile"), (true, String::new()));
+    let summary = records.last().unwrap();
+    assert_eq!(
+        (
+            &summary["samples"],
+            &summary["passed"],
+            &summary["failed"],
+            &summary["unspecified"]
+        ),
+        (&7.into(), &3.into(), &3.into(), &1.into()),
+        "{summary}"
+    );
+    let text_report = String::from_utf8(run("text").stdout).unwrap();
+    assert!(
+        text_report.contains("7 samples: 3 passed, 3 failed, 1 with no expectation"),
+        "{text_report}"
+    );
+    // Nothing was written to the state dir (the plugin was compiled in memory only).
+    assert!(!sandbox.state_dir().join("plugin-cache").exists());
+
+    // A plugin that does not load, or samples that are not there: exit 2 naming them.
+    let not_a_plugin = sandbox.write_outside("not-a-plugin.wasm", "hello");
+    let output = sandbox.run(&["plugin", "test", text(&not_a_plugin), text(&samples)]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("is not a WebAssembly module"),
+        "{}",
+        stderr(&output)
+    );
+    let missing = sandbox.corpus("no-such-samples");
+    let output = sandbox.run(&["plugin", "test", &plugin, text(&missing)]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("cannot read the sample")
+            && stderr(&output).contains("no-such-samples"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -17,6 +17,7 @@
 //! }
 //! ```
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,7 +58,10 @@ impl Harness {
     ) -> Result<Self, String> {
         let crate_dir = crate_dir.as_ref();
         let target_dir = vigil_plugin_build::default_target_dir(crate_dir);
-        eprintln!(
+        // Straight to stderr, not through `eprintln!`, which the test runner captures: the
+        // first build takes a while and must not look stuck. Cargo's progress follows.
+        let _ = writeln!(
+            std::io::stderr(),
             "vigil-sdk harness: building {} for {} into {}",
             crate_dir.display(),
             vigil_plugin_build::TARGET,

@@ -7,6 +7,7 @@ pub mod definitions;
 pub mod exclusion;
 pub mod output;
 pub mod plugin;
+pub mod plugin_new;
 pub mod plugin_test;
 pub mod quarantine;
 pub mod scan;

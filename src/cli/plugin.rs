@@ -38,12 +38,15 @@ pub enum PluginCommand {
     /// Runs a plugin on samples with expected outcomes (`detect/`, `clean/`): exit 0 when all
     /// hold, 1 when one does not.
     Test(super::plugin_test::TestArgs),
+    /// Creates a plugin crate: an example plugin, samples, and the build set-up.
+    New(super::plugin_new::NewArgs),
 }
 
 /// Runs a `vigil plugin` command.
 pub fn run(context: &Context, command: PluginCommand) -> Result<ExitCode> {
     match command {
         PluginCommand::Test(args) => super::plugin_test::run(context, args),
+        PluginCommand::New(args) => super::plugin_new::run(args),
         PluginCommand::List { plugins, format } => describe(context, None, plugins, format),
         PluginCommand::Info { path, format } => describe(context, Some(path), Vec::new(), format),
     }

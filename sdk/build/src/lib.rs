@@ -17,7 +17,7 @@ pub const STACK_SIZE: usize = 64 * 1024;
 
 /// Environment a parent cargo (build script, test, clippy) sets that must not leak into the
 /// plugin build: flags and wrappers meant for the host, and the parent's target folder.
-const PARENT_ENV: &[&str] = &[
+pub const PARENT_ENV: &[&str] = &[
     "RUSTFLAGS",
     "RUSTC_WRAPPER",
     "RUSTC_WORKSPACE_WRAPPER",
@@ -104,15 +104,20 @@ pub fn default_target_dir(crate_dir: &Path) -> PathBuf {
     root.join("target").join("vigil-plugins")
 }
 
-/// Makes sure the standard library for [`TARGET`] is installed, adding it with rustup if not.
-fn ensure_target() -> Result<(), String> {
+/// Whether the standard library for [`TARGET`] is installed in rustc's sysroot.
+pub fn target_installed() -> Result<bool, String> {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let sysroot = Command::new(rustc)
         .args(["--print", "sysroot"])
         .output()
         .map_err(|err| format!("cannot run rustc: {err}"))?;
     let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
-    if sysroot.join("lib/rustlib").join(TARGET).is_dir() {
+    Ok(sysroot.join("lib/rustlib").join(TARGET).is_dir())
+}
+
+/// Makes sure the standard library for [`TARGET`] is installed, adding it with rustup if not.
+fn ensure_target() -> Result<(), String> {
+    if target_installed()? {
         return Ok(());
     }
     let status = Command::new("rustup")
