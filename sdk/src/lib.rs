@@ -4,12 +4,16 @@
 //! looks at one file's bytes and returns [`Finding`]s), exported with [`export_plugin!`] and
 //! built with `cargo build --release --target wasm32-unknown-unknown`. Vigil runs it in a
 //! sandbox with no capabilities: no files, network, clock, environment or randomness, only
-//! [`log`]. See `sdk/README.md` for a first plugin in ten minutes.
+//! [`log()`] (and [`log!`]). `vigil plugin new NAME` makes a plugin crate to start from; see
+//! the SDK's README.
 //!
-//! Helpers for the usual work of a detector: [`entropy`], [`bytes`] (search), [`sniff`] (file
-//! types), [`exe`] (ELF and PE section tables), [`samples`] (minimal ELF and PE files and
-//! random bytes for tests). With the `harness` feature (in
-//! `[dev-dependencies]`), [`harness`] runs a built plugin through Vigil's real host in tests.
+//! Helpers for the usual work of a detector: [`entropy`], [`bytes`] (search, one pattern or
+//! many), [`sniff`] (file types), [`exe`] (ELF and PE section tables), [`samples`] (minimal ELF
+//! and PE files and random bytes for tests). With the `harness` feature (in
+//! `[dev-dependencies]`), [`harness`] builds the plugin and runs it through Vigil's real host
+//! (the installed `vigil plugin test`) in `cargo test`.
+
+#![warn(missing_docs)]
 
 #[cfg(feature = "arena")]
 pub mod arena;
@@ -53,7 +57,7 @@ static ALLOCATOR: arena::Arena = arena::Arena::new();
 /// ```
 ///
 /// Every call first installs a panic hook that reports the panic's message and location through
-/// [`log`] (as a line starting with `panicked at `), so the host can put them in the
+/// [`log()`] (as a line starting with `panicked at `), so the host can put them in the
 /// `plugin_fault` reason instead of a bare "unreachable code reached".
 #[macro_export]
 macro_rules! export_plugin {
@@ -80,7 +84,7 @@ macro_rules! export_plugin {
 /// The start of the log line that reports a panic; the host reads it into the fault reason.
 pub const PANIC_PREFIX: &str = "panicked at ";
 
-/// Installs the panic hook that reports a panic through [`log`] (called by [`export_plugin!`]
+/// Installs the panic hook that reports a panic through [`log()`] (called by [`export_plugin!`]
 /// at the start of every call: each call runs in a fresh instance).
 #[doc(hidden)]
 pub fn report_panics() {
@@ -100,7 +104,7 @@ pub fn report_panics() {
     }));
 }
 
-/// [`log`] with a format string: `vigil_sdk::log!(Level::Info, "{} sections", count)`.
+/// [`log()`] with a format string: `vigil_sdk::log!(Level::Info, "{} sections", count)`.
 #[macro_export]
 macro_rules! log {
     ($level:expr, $($format:tt)+) => {

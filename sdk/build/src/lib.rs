@@ -6,6 +6,8 @@
 //! wit-bindgen's component type section; Vigil turns it into a component when it loads it.
 //! Used by the engine's build script (first-party plugins), the SDK's test harness and tests.
 
+#![warn(missing_docs)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
