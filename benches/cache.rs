@@ -11,8 +11,8 @@
 //! - (g) a first scan with the scan cache only (`file_hash_cache_maximum = 0`): what hashing every
 //!   file read into memory costs or saves;
 //! - with `VIGIL_BENCH_RULESET=DIR` (a folder of `.yar` files such as signature-base's `yara/`):
-//!   (e) rescan with those rules installed as definitions (files using THOR/Loki external
-//!   variables left out until they are supported), and (f) `yr scan` with the same files.
+//!   (e) rescan with those rules installed as definitions, and (f) `yr scan` with the same
+//!   files (defining THOR's per-file external variables as yr requires).
 //!
 //! Targets (issue "scan cache and file-hash cache"): (b) <= 1.5x (a); (c) <= 1.05x (d);
 //! (f) >= 20x (e).
@@ -24,18 +24,18 @@
 
 mod corpus;
 mod measure;
+mod vigil_setup;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use vigil_engine::detect::yara::{RuleSource, YaraRules};
-
 use measure::{
     Sample, bench_threads, env_or, find_on_path, measure_command, median, target_dir,
     timed_in_process, walk_files,
 };
+use vigil_setup::{Setup, install_ruleset, yr_scan};
 
 /// The floor: walk in parallel, open, `fstat` and close every regular file.
 fn floor(root: &Path, threads: usize) -> (Sample, u64) {
@@ -53,128 +53,6 @@ fn floor(root: &Path, threads: usize) -> (Sample, u64) {
         )
     });
     (sample, files.into_inner())
-}
-
-/// A state dir with its configuration, for one kind of scan.
-struct Setup {
-    state: PathBuf,
-    config: PathBuf,
-}
-
-impl Setup {
-    fn new(base: &Path, name: &str, config: &str) -> Self {
-        let state = base.join(name);
-        std::fs::create_dir_all(&state).unwrap();
-        let path = base.join(format!("{name}.toml"));
-        std::fs::write(&path, config).unwrap();
-        Self {
-            state,
-            config: path,
-        }
-    }
-
-    fn vigil(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_vigil"));
-        command
-            .env("VIGIL_STATE_DIR", &self.state)
-            .env("VIGIL_CONFIG", &self.config);
-        command
-    }
-
-    fn scan(&self, root: &Path, threads: usize, extra: &[&str]) -> Command {
-        let mut command = self.vigil();
-        command
-            .args(["scan", "custom"])
-            .arg(root)
-            .args(["--format", "jsonl", "--threads", &threads.to_string()])
-            .args(extra);
-        command
-    }
-
-    /// Runs a scan untimed and returns its summary record.
-    fn summary(&self, root: &Path, threads: usize, extra: &[&str]) -> serde_json::Value {
-        let output = self.scan(root, threads, extra).output().unwrap();
-        let stdout = String::from_utf8(output.stdout).unwrap();
-        serde_json::from_str(stdout.lines().last().expect("a summary")).unwrap()
-    }
-
-    fn clear_cache(&self) {
-        succeeds(self.vigil().args(["cache", "clear"]));
-    }
-}
-
-/// Copies the rule files that compile on their own into `out` (the ones that do not use the
-/// external variables THOR and Loki define: `filename`, `filepath`, `extension`, `filetype`,
-/// `owner`); returns (kept, left out).
-fn rules_without_externals(ruleset: &Path, out: &Path) -> (usize, usize) {
-    std::fs::create_dir_all(out).unwrap();
-    let (mut kept, mut left) = (0, 0);
-    for entry in std::fs::read_dir(ruleset).unwrap() {
-        let path = entry.unwrap().path();
-        if !path
-            .extension()
-            .is_some_and(|ext| ext == "yar" || ext == "yara")
-        {
-            continue;
-        }
-        let source = RuleSource {
-            origin: path.display().to_string(),
-            text: String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned(),
-        };
-        if YaraRules::compile(&[source]).is_err() {
-            left += 1;
-            continue;
-        }
-        std::fs::copy(&path, out.join(path.file_name().unwrap())).unwrap();
-        kept += 1;
-    }
-    (kept, left)
-}
-
-/// A state dir whose installed definitions are the rules in `rules` (signed with a fresh key).
-fn install_ruleset(base: &Path, rules: &Path, settle: &str) -> Setup {
-    let publisher = Setup::new(base, "publisher", "");
-    let key = base.join("bench.key");
-    succeeds(
-        publisher
-            .vigil()
-            .args(["definitions", "keygen", "--out"])
-            .arg(&key),
-    );
-    let public = std::fs::read_to_string(format!("{}.pub", key.display())).unwrap();
-    let drop = base.join("ruleset.drop");
-    let config = format!(
-        "{settle}[definitions]\ntrusted_keys = [\"{}\"]\nmax_drop_size = 1073741824\n",
-        public.trim()
-    );
-    let setup = Setup::new(base, "ruleset", &config);
-    succeeds(
-        setup
-            .vigil()
-            .args(["definitions", "build", "--key"])
-            .arg(&key)
-            // Above the built-in definitions' version, which an update must exceed.
-            .args(["--version", "1000000", "--out"])
-            .arg(&drop)
-            .arg(rules),
-    );
-    succeeds(
-        setup
-            .vigil()
-            .args(["definitions", "update", "--from"])
-            .arg(&drop),
-    );
-    setup
-}
-
-/// Runs a set-up command with its output captured; panics with its stderr if it fails.
-fn succeeds(command: &mut Command) {
-    let output = command.output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 fn main() {
@@ -226,12 +104,8 @@ fn main() {
         .map(PathBuf::from)
         .or_else(|| find_on_path("yr"));
     let large = ruleset.as_ref().map(|ruleset| {
-        let rules = base.path().join("rules");
-        let (kept, left) = rules_without_externals(ruleset, &rules);
-        println!(
-            "rule set {}: {kept} files, {left} left out (external variables)",
-            ruleset.display()
-        );
+        let rules = ruleset.clone();
+        println!("rule set {}", ruleset.display());
         let setup = install_ruleset(base.path(), &rules, settle);
         setup.summary(&root, threads, &[]);
         let warm = setup.summary(&root, threads, &[]);
@@ -267,13 +141,7 @@ fn main() {
             }
             5 => {
                 let ((rules, _), yr) = (large.as_ref()?, yr.as_ref()?);
-                let mut command = Command::new(yr);
-                command
-                    .args(["scan", "--recursive", "--threads", &threads.to_string()])
-                    .args(["--disable-console-logs"])
-                    .arg(rules)
-                    .arg(&root);
-                run_scan(&mut command, "yr")
+                run_scan(&mut yr_scan(yr, rules, &root, threads), "yr")
             }
             _ => {
                 unhashed.clear_cache();

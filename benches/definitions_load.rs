@@ -121,17 +121,20 @@ fn main() {
     );
     let small = dir.join("small.txt");
     std::fs::write(&small, "just a small clean file\n").unwrap();
-    let serialized = YaraRules::compile(&sources).unwrap().serialize().unwrap();
+    let serialized = YaraRules::compile(&sources, &Default::default())
+        .unwrap()
+        .serialize()
+        .unwrap();
 
     let (mut compile, mut load, mut scan_compile, mut scan_load) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         let started = Instant::now();
-        let compiled = YaraRules::compile(&sources).unwrap();
+        let compiled = YaraRules::compile(&sources, &Default::default()).unwrap();
         compile.push(started.elapsed());
         assert_eq!(compiled.rule_count(), rules);
         let started = Instant::now();
-        let loaded = YaraRules::deserialize(&serialized).unwrap();
+        let loaded = YaraRules::deserialize(&serialized, &sources).unwrap();
         load.push(started.elapsed());
         assert_eq!(loaded.rule_count(), rules);
         scan_compile.push(timed_scan(

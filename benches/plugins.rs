@@ -125,7 +125,7 @@ fn per_call(noop: &[u8], bare: &[u8], calls: usize, rounds: usize) {
     };
     let (set, bare_set) = (load(noop), load(bare));
     let detectors = Definitions::builtin()
-        .and_then(|d| d.detectors(&[], PluginSet::none()))
+        .and_then(|d| d.detectors(&[], &Default::default(), PluginSet::none()))
         .expect("the built-in definitions load");
     let no_faults = detectors.plugins.scan_faults();
     let mut yara = detectors.worker(Duration::from_secs(60), &no_faults);
@@ -151,7 +151,7 @@ fn per_call(noop: &[u8], bare: &[u8], calls: usize, rounds: usize) {
             bare_set.scan(path, &inputs[0], &mut findings, &mut faults, &counts);
         }));
         samples[0].push(per_file(&mut || {
-            yara.scan(path, &inputs[1], &mut findings, &mut faults)
+            yara.scan(path, None, &inputs[1], &mut findings, &mut faults)
                 .unwrap();
         }));
         for (index, input) in inputs.iter().enumerate() {

@@ -52,7 +52,7 @@ fn scan_one(
         return 0;
     }
     let (mut findings, mut faults) = (Vec::new(), Vec::new());
-    let _ = worker.scan(path, buffer, &mut findings, &mut faults);
+    let _ = worker.scan(path, None, buffer, &mut findings, &mut faults);
     findings.len()
 }
 
@@ -113,7 +113,7 @@ fn main() {
     };
     let files = files_under(&root);
     let detectors = Definitions::builtin()
-        .and_then(|d| d.detectors(&[], PluginSet::none()))
+        .and_then(|d| d.detectors(&[], &Default::default(), PluginSet::none()))
         .expect("the built-in definitions load");
     let faults = detectors.plugins.scan_faults();
     let pool = rayon::ThreadPoolBuilder::new()

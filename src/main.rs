@@ -54,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::quarantine::QuarantineCommand,
     },
+    /// YARA rule files: check (errors and warnings with locations).
+    Rules {
+        #[command(subcommand)]
+        command: cli::rules::RulesCommand,
+    },
     /// The result caches: status, clear.
     Cache {
         #[command(subcommand)]
@@ -81,6 +86,7 @@ fn main() -> ExitCode {
         Command::Definitions { command } => cli::definitions::run(&context, command),
         Command::Plugin { command } => cli::plugin::run(&context, command),
         Command::Cache { command } => cli::cache::run(&context, command),
+        Command::Rules { command } => cli::rules::run(&context, command),
     };
     match outcome {
         Ok(code) => code,

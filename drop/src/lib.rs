@@ -3,7 +3,7 @@
 //! ```text
 //! manifest.json   {"format":1,"version":N,"min_engine_version":"X.Y.Z","created":UNIX,"files":[{"path","size","blake3"}]}
 //! manifest.sig    "<public key line>\n<ed25519 signature of manifest.json, hex>\n"
-//! rules/*.yar     YARA rule sources
+//! rules/*.yar     YARA rule sources (.yar or .yara)
 //! hashes/*.txt    hash lists: "<sha256 hex> <threat name>" per line, '#' comments
 //! plugins/*.wasm  WebAssembly detection plugins
 //! ```
@@ -130,7 +130,7 @@ pub struct VerifiedDrop {
 /// Which folder a drop file belongs to, by its path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// `rules/*.yar`.
+    /// `rules/*.yar` and `rules/*.yara`.
     Rules,
     /// `hashes/*.txt`.
     Hashes,
@@ -152,14 +152,17 @@ pub fn kind_of(path: &str) -> Result<Kind, String> {
     {
         return Err("file names use only letters, digits, '.', '_' and '-'".into());
     }
-    let (kind, extension) = match folder {
-        "rules" => (Kind::Rules, ".yar"),
-        "hashes" => (Kind::Hashes, ".txt"),
-        "plugins" => (Kind::Plugin, ".wasm"),
+    let (kind, extensions): (Kind, &[&str]) = match folder {
+        "rules" => (Kind::Rules, &[".yar", ".yara"]),
+        "hashes" => (Kind::Hashes, &[".txt"]),
+        "plugins" => (Kind::Plugin, &[".wasm"]),
         _ => return Err(format!("unknown folder {folder:?}")),
     };
-    if !name.ends_with(extension) {
-        return Err(format!("files in {folder}/ end in {extension}"));
+    if !extensions.iter().any(|extension| name.ends_with(extension)) {
+        return Err(format!(
+            "files in {folder}/ end in {}",
+            extensions.join(" or ")
+        ));
     }
     Ok(kind)
 }

@@ -24,6 +24,18 @@ pub struct Config {
     pub plugins: PluginsConfig,
     /// Limits of the quarantine vault.
     pub quarantine: QuarantineConfig,
+    /// Settings of the YARA rules.
+    pub yara: YaraConfig,
+}
+
+/// `[yara]`: constants the rules may use as external variables, as `yr --define` sets them
+/// (`[yara.defines]` with `name = value`: text, integer, float or boolean). The per-file
+/// variables (`filename`, `filepath`, `extension`, `filetype`, `owner`) are set by Vigil.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct YaraConfig {
+    /// The constants, by name.
+    pub defines: crate::detect::externals::Defines,
 }
 
 /// `[quarantine]`: how much the vault may take, so that a local user who plants detectable
@@ -324,6 +336,8 @@ impl Config {
                 .map_err(|err| format!("definitions.trusted_keys[{index}]: {err}"))?;
         }
         self.plugins.validate()?;
+        crate::detect::externals::check_defines(&self.yara.defines)
+            .map_err(|why| format!("yara.defines: {why}"))?;
         if self.antivirus_engine.scan_timeout == 0 {
             return Err("antivirus_engine.scan_timeout: must be at least 1 second".into());
         }

@@ -72,6 +72,7 @@ mod tests {
             severity: "high".into(),
             description: String::new(),
             offset: None,
+            details: None,
         }
     }
 

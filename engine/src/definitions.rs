@@ -28,6 +28,7 @@ use vigil_drop::{DropError, Kind, VerifiedDrop};
 use crate::builtin;
 use crate::config::{DefinitionsConfig, PluginsConfig};
 use crate::detect::Detectors;
+use crate::detect::externals::{self, Defines};
 use crate::detect::hash::HashLists;
 use crate::detect::yara::{RuleSource, YaraRules};
 use crate::durable::{
@@ -68,6 +69,16 @@ pub struct DefinitionsInfo {
     /// if it still has this digest (absent for the built-in default and older installs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compiled_blake3: Option<String>,
+    /// The external variables `compiled.rules` declare ([`compiled_externals`]); rules compiled
+    /// with another set (or by an older Vigil, which declared none) are compiled again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compiled_externals: Option<String>,
+}
+
+/// The external variables installed rules are compiled with: the per-file ones, no constants
+/// (constants from `[yara] defines` or `--define` make a scan compile its own rules).
+pub fn compiled_externals() -> String {
+    externals::PER_FILE.join(",")
 }
 
 /// Loaded definitions, ready to make detectors from.
@@ -121,8 +132,8 @@ impl Definitions {
                 }
             }
         }
-        let compiled =
-            YaraRules::compile(&sources).map_err(|err| Rejection::new("rules", err.to_string()))?;
+        let compiled = YaraRules::compile(&sources, &Defines::new())
+            .map_err(|err| Rejection::new("rules", err.to_string()))?;
         let info = DefinitionsInfo {
             version: drop.manifest.version,
             created: drop.manifest.created,
@@ -134,6 +145,7 @@ impl Definitions {
             plugins: plugins.len(),
             yara_x: builtin::YARA_X_VERSION.to_string(),
             compiled_blake3: None,
+            compiled_externals: None,
         };
         Ok(Self {
             info,
@@ -158,18 +170,20 @@ impl Definitions {
     }
 
     /// The detectors for a scan: these definitions plus `extra` rule sources (`--rules`), with
-    /// `plugins` loaded by the caller (from [`Definitions::plugins`] and any others).
+    /// `plugins` loaded by the caller (from [`Definitions::plugins`] and any others). Constants
+    /// in `defines` (or extra sources) make it compile the rules afresh, in memory.
     pub fn detectors(
         self,
         extra: &[RuleSource],
+        defines: &Defines,
         plugins: PluginSet,
     ) -> Result<Detectors, EngineError> {
         let yara = match self.compiled {
-            Some(compiled) if extra.is_empty() => compiled,
+            Some(compiled) if extra.is_empty() && defines.is_empty() => compiled,
             _ => {
                 let mut sources = self.sources;
                 sources.extend_from_slice(extra);
-                YaraRules::compile(&sources)?
+                YaraRules::compile(&sources, defines)?
             }
         };
         Ok(Detectors {
@@ -470,17 +484,22 @@ impl DefinitionsStore {
     ) -> Option<YaraRules> {
         let bytes = std::fs::read(dir.join(COMPILED)).unwrap_or_default();
         let digest = blake3::hash(&bytes).to_hex().to_string();
-        if info.compiled_blake3.as_deref() == Some(digest.as_str()) {
-            return YaraRules::deserialize(&bytes).ok();
+        let externals = info.compiled_externals == Some(compiled_externals());
+        if info.compiled_blake3.as_deref() == Some(digest.as_str()) && externals {
+            return YaraRules::deserialize(&bytes, sources).ok();
         }
-        warnings.push(format!(
-            "{} does not match the digest recorded when version {} was installed (damaged, or \
-             installed by an older Vigil); the rules were compiled again from their verified \
-             sources",
-            dir.join(COMPILED).display(),
-            info.version
-        ));
-        let compiled = YaraRules::compile(sources).ok()?;
+        if externals {
+            warnings.push(format!(
+                "{} does not match the digest recorded when version {} was installed (damaged, \
+                 or installed by an older Vigil); the rules were compiled again from their \
+                 verified sources",
+                dir.join(COMPILED).display(),
+                info.version
+            ));
+        }
+        // Else an older Vigil compiled them without the external variables: compiled again,
+        // silently (nothing is wrong).
+        let compiled = YaraRules::compile(sources, &Defines::new()).ok()?;
         if let Err(err) = self.rewrite_compiled(dir, info, &compiled) {
             warnings.push(format!("could not store the recompiled rules: {err}"));
         }
@@ -501,6 +520,7 @@ impl DefinitionsStore {
         let bytes = compiled.serialize()?;
         let info = DefinitionsInfo {
             compiled_blake3: Some(blake3::hash(&bytes).to_hex().to_string()),
+            compiled_externals: Some(compiled_externals()),
             ..info.clone()
         };
         let info_bytes = serde_json::to_vec_pretty(&info).expect("info serializes");
@@ -643,6 +663,7 @@ impl DefinitionsStore {
         write_durably(&staging.join(COMPILED), &compiled)?;
         let info = DefinitionsInfo {
             compiled_blake3: Some(blake3::hash(&compiled).to_hex().to_string()),
+            compiled_externals: Some(compiled_externals()),
             ..definitions.info.clone()
         };
         let info = serde_json::to_vec_pretty(&info).expect("info serializes");

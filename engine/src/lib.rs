@@ -49,3 +49,5 @@ pub use quarantine::{QuarantineEntry, Vault};
 pub use report::{Finding, ScanEvent, ScanSink, ScanStart, ScanSummary};
 pub use scan::{Engine, EngineBuilder, ObjectReport, ScanKind, ScanRequest};
 pub use state::{HistoryEntry, State};
+/// The yara-x crate this engine is built with, for tools and tests that compare with it directly.
+pub use yara_x;

@@ -6,6 +6,7 @@
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use serde::Deserialize;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 /// Receives a scan's results as they are found. Called from many worker threads at once.
@@ -35,7 +36,7 @@ pub struct ScanStart {
 }
 
 /// One detection: which detector found which threat in a file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
     /// Threat name in `Family:Platform/Name` style.
     pub threat: String,
@@ -47,8 +48,69 @@ pub struct Finding {
     pub severity: String,
     /// What the rule detects, from its metadata.
     pub description: String,
-    /// Where in the file the evidence is, when the detector says (plugins may).
+    /// Where in the file the evidence is, when the detector says (plugins may; for a YARA
+    /// rule, its first pattern match).
     pub offset: Option<u64>,
+    /// What a YARA rule matched and says about itself; `None` for other detectors.
+    pub details: Option<Box<RuleDetails>>,
+}
+
+/// A YARA detection's details: the rule's tags and metadata, and where its patterns matched
+/// (bounded: [`RuleDetails::MAX_MATCHES`] matches, [`RuleDetails::MAX_METADATA`] entries).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, Deserialize)]
+pub struct RuleDetails {
+    /// The rule's tags.
+    pub tags: Vec<String>,
+    /// The rule's metadata (`author`, `reference`, `date`, `score`...), in order, as JSON values.
+    pub metadata: Vec<(String, serde_json::Value)>,
+    /// Pattern matches, the first of each pattern first.
+    pub matches: Vec<PatternMatch>,
+    /// Matches left out of `matches` by the bound.
+    pub more_matches: u64,
+}
+
+impl RuleDetails {
+    /// The metadata as one JSON object; a key given several times (YARA allows it, for
+    /// example several `reference`s) holds the list of its values.
+    pub fn metadata_object(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut object = serde_json::Map::new();
+        for (key, value) in &self.metadata {
+            if self.repeats(key) {
+                object
+                    .entry(key.clone())
+                    .or_insert_with(|| serde_json::Value::Array(Vec::new()))
+                    .as_array_mut()
+                    .expect("repeated keys hold arrays")
+                    .push(value.clone());
+            } else {
+                object.insert(key.clone(), value.clone());
+            }
+        }
+        object
+    }
+
+    /// Whether `key` is given more than once.
+    fn repeats(&self, key: &str) -> bool {
+        self.metadata.iter().filter(|(k, _)| k == key).count() > 1
+    }
+
+    /// Most matches kept per detection.
+    pub const MAX_MATCHES: usize = 16;
+    /// Most metadata entries kept per detection.
+    pub const MAX_METADATA: usize = 32;
+    /// Longest metadata text kept, in bytes (longer values are cut).
+    pub const MAX_METADATA_TEXT: usize = 1024;
+}
+
+/// Where one pattern of a rule matched.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct PatternMatch {
+    /// The pattern's identifier (`$a`).
+    pub identifier: String,
+    /// Where the match starts in the file.
+    pub offset: u64,
+    /// How many bytes matched.
+    pub length: u64,
 }
 
 /// A per-file result of a scan.
@@ -175,6 +237,14 @@ fn serialize_finding<M: SerializeMap>(map: &mut M, finding: &Finding) -> Result<
     map.serialize_entry("description", &finding.description)?;
     if let Some(offset) = finding.offset {
         map.serialize_entry("offset", &offset)?;
+    }
+    if let Some(details) = &finding.details {
+        map.serialize_entry("tags", &details.tags)?;
+        map.serialize_entry("metadata", &details.metadata_object())?;
+        map.serialize_entry("matches", &details.matches)?;
+        if details.more_matches > 0 {
+            map.serialize_entry("more_matches", &details.more_matches)?;
+        }
     }
     Ok(())
 }

@@ -18,6 +18,7 @@ use crate::cache::{
 use crate::config::{Config, ThreatAction};
 use crate::decide::{Decider, Verdict};
 use crate::definitions::DefinitionsStore;
+use crate::detect::externals::{DefineValue, check_defines};
 use crate::detect::yara::load_sources;
 use crate::detect::{DetectorWorker, Detectors};
 use crate::discover;
@@ -91,6 +92,13 @@ impl EngineBuilder {
         self
     }
 
+    /// Defines a constant for the rules (`--define NAME=VALUE`), over `[yara] defines`. A name
+    /// that is not an identifier, or one of the per-file variables, fails [`EngineBuilder::build`].
+    pub fn define(mut self, name: &str, value: DefineValue) -> Self {
+        self.config.yara.defines.insert(name.to_string(), value);
+        self
+    }
+
     /// Adds a plugin (a WebAssembly component, or a core module built with `vigil-sdk`).
     pub fn extra_plugin(mut self, path: impl Into<PathBuf>) -> Self {
         self.extra_plugins.push(path.into());
@@ -115,6 +123,7 @@ impl EngineBuilder {
     /// Opens the state dir, loads the active definitions (or the built-in default), compiles the
     /// extra rules and loads the plugins. Fails on anything malformed, naming it.
     pub fn build(self) -> Result<Engine, EngineError> {
+        check_defines(&self.config.yara.defines).map_err(EngineError::Rules)?;
         let dir = self.state_dir.unwrap_or_else(State::default_dir);
         let state = Arc::new(State::open(&dir)?);
         let definitions = DefinitionsStore::open(state.clone())?.active()?;
@@ -149,7 +158,7 @@ impl EngineBuilder {
         } else {
             None
         };
-        let detectors = definitions.detectors(&extra_rules, plugins)?;
+        let detectors = definitions.detectors(&extra_rules, &self.config.yara.defines, plugins)?;
         Engine::new(self.config, detectors, state, warnings, cache)
     }
 }
@@ -408,7 +417,7 @@ impl Engine {
         let mut worker = self.worker(&plugin_faults, &volumes);
         let report = ObjectCollector::default();
         let emit = |event| report.push(event);
-        let names = self.detectors.name_key(name);
+        let names = self.detectors.name_key(name, None);
         let outcome = worker.detect(self, name, names, bytes, &emit);
         if let Err(reason) = outcome.result {
             emit(ScanEvent::Error {
@@ -512,7 +521,9 @@ impl Engine {
     /// The object's name key and what the scan cache holds for it (once per object: the walker
     /// asks, and a worker gets the answer).
     fn look_up(&self, object: &ScanObject, volumes: &Volumes) -> Looked {
-        let names = self.detectors.name_key(object.path());
+        let names = self
+            .detectors
+            .name_key(object.path(), Some(object.identity().uid));
         let cached = self
             .cache_place(object, names, volumes)
             .and_then(|(cache, key, valid)| cache.lookup(&key, &valid));
@@ -681,6 +692,7 @@ impl Worker<'_> {
         reader.with_contents(object, |bytes, private| {
             let input = Input {
                 path: object.path(),
+                uid: Some(object.identity().uid),
                 names,
                 bytes,
                 private,
@@ -700,6 +712,7 @@ impl Worker<'_> {
     ) -> Detected {
         let input = Input {
             path: name,
+            uid: None,
             names,
             bytes,
             private: true,
@@ -717,8 +730,10 @@ impl Worker<'_> {
 
 /// The bytes the detectors look at, and what they are.
 struct Input<'a> {
-    /// Where they were found (plugins choose files by extension).
+    /// Where they were found (plugins choose files by extension; rules may read the name).
     path: &'a Path,
+    /// The file's owner (for the `owner` external variable), when the bytes are a file's.
+    uid: Option<u32>,
     /// The name-dependent inputs of the result ([`Detectors::name_key`]).
     names: u64,
     bytes: &'a [u8],
@@ -761,7 +776,7 @@ fn detect_with(
             from_content_cache: true,
         };
     }
-    let result = detector.scan(input.path, input.bytes, findings, faults);
+    let result = detector.scan(input.path, input.uid, input.bytes, findings, faults);
     // A plugin that faulted, or that this scan disabled, did not look at these bytes.
     let complete = result.is_ok() && faults.is_empty() && !detector.plugins_disabled();
     report_faults(input.path, faults, report);

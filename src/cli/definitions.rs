@@ -203,6 +203,7 @@ fn build(
     let created = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
+    super::rules::warn_about(&files);
     let drop = vigil_drop::build(&files, version, min_engine_version, created, &key)?;
     // Refuse to publish what no engine would install.
     let info = check_drop(&drop, &key.verifying_key())?;
@@ -245,11 +246,11 @@ fn collect(path: &Path, named: bool, files: &mut Vec<(String, Vec<u8>)>) -> Resu
         bail!("{}: a drop entry's name must be UTF-8", shown(path));
     };
     let folder = match path.extension().and_then(|e| e.to_str()) {
-        Some("yar") => "rules",
+        Some("yar" | "yara") => "rules",
         Some("txt") => "hashes",
         Some("wasm") => "plugins",
         _ if named => bail!(
-            "{}: only .yar, .txt and .wasm files go into a drop",
+            "{}: only .yar, .yara, .txt and .wasm files go into a drop",
             shown(path)
         ),
         _ => return Ok(()),

@@ -10,6 +10,8 @@ pub mod plugin;
 pub mod plugin_new;
 pub mod plugin_test;
 pub mod quarantine;
+pub mod rules;
+pub mod sarif;
 pub mod scan;
 pub mod threat;
 pub mod untrusted;

@@ -26,6 +26,8 @@ pub enum Format {
 pub struct Printer {
     format: Format,
     verbose: bool,
+    /// Text output lists each YARA detection's pattern matches (`--print-strings`).
+    print_strings: bool,
     out: Mutex<std::io::Stdout>,
     progress: Option<ProgressBar>,
     files: AtomicU64,
@@ -33,7 +35,7 @@ pub struct Printer {
 
 impl Printer {
     /// A printer; the progress bar is shown only for text output on a terminal.
-    pub fn new(format: Format, verbose: bool) -> Self {
+    pub fn new(format: Format, verbose: bool, print_strings: bool) -> Self {
         let progress = (format == Format::Text && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new_spinner();
             bar.set_style(
@@ -48,6 +50,7 @@ impl Printer {
         Self {
             format,
             verbose,
+            print_strings,
             out: Mutex::new(std::io::stdout()),
             progress,
             files: AtomicU64::new(0),
@@ -122,13 +125,36 @@ impl ScanSink for Printer {
         match self.format {
             Format::Jsonl => self.write(&serde_json::to_string(event).expect("events serialize")),
             Format::Text => match event {
-                ScanEvent::Detection { path, finding } => self.write(&format!(
-                    "DETECTED {}: {} [{}] (rule {})",
-                    shown(path),
-                    untrusted(&finding.threat),
-                    untrusted(&finding.severity),
-                    untrusted(&finding.rule)
-                )),
+                ScanEvent::Detection { path, finding } => {
+                    let at = finding
+                        .offset
+                        .map(|offset| format!(" at offset {offset}"))
+                        .unwrap_or_default();
+                    let mut text = format!(
+                        "DETECTED {}: {} [{}] (rule {}){at}",
+                        shown(path),
+                        untrusted(&finding.threat),
+                        untrusted(&finding.severity),
+                        untrusted(&finding.rule)
+                    );
+                    if let Some(details) = finding.details.as_ref().filter(|_| self.print_strings) {
+                        for found in &details.matches {
+                            text.push_str(&format!(
+                                "\n    {} at offset {} ({} bytes)",
+                                untrusted(&found.identifier),
+                                found.offset,
+                                found.length
+                            ));
+                        }
+                        if details.more_matches > 0 {
+                            text.push_str(&format!(
+                                "\n    and {} more matches",
+                                details.more_matches
+                            ));
+                        }
+                    }
+                    self.write(&text)
+                }
                 ScanEvent::Error { path, reason } => {
                     self.write(&format!("ERROR    {}: {}", shown(path), untrusted(reason)))
                 }

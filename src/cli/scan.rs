@@ -11,6 +11,7 @@ use vigil_engine::{EngineBuilder, ScanKind, ScanRequest};
 
 use super::Context;
 use super::output::{Format, Printer};
+use super::sarif::SarifSink;
 
 /// `vigil scan ...`
 #[derive(Args)]
@@ -39,14 +40,18 @@ enum KindArg {
 #[derive(Args)]
 struct ScanOptions {
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
-    format: Format,
+    #[arg(long, value_enum, default_value_t = ScanFormat::Text, global = true)]
+    format: ScanFormat,
     /// Worker threads. Default: antivirus_engine.maximum_scan_threads, else all cores.
     #[arg(long, global = true)]
     threads: Option<usize>,
     /// An extra .yar file or folder of them (repeatable).
     #[arg(long = "rules", value_name = "PATH", global = true)]
     rules: Vec<PathBuf>,
+    /// A constant for the rules' external variables (repeatable; `yr --define` syntax), over
+    /// `[yara] defines`.
+    #[arg(long = "define", short = 'd', value_name = "NAME=VALUE", global = true, value_parser = super::rules::parse_define)]
+    defines: Vec<(String, vigil_engine::detect::externals::DefineValue)>,
     /// Skip files larger than this many bytes (0: no limit). Overrides antivirus_engine.max_file_size.
     #[arg(long, value_name = "BYTES", global = true)]
     max_file_size: Option<u64>,
@@ -63,9 +68,24 @@ struct ScanOptions {
     /// Neither use nor update the result caches: read and match every file.
     #[arg(long, global = true)]
     no_cache: bool,
+    /// In text output, list where each YARA detection's patterns matched (jsonl always has
+    /// them, bounded).
+    #[arg(long, global = true)]
+    print_strings: bool,
     /// Also print skipped files and allowed detections in text output.
     #[arg(long, short, global = true)]
     verbose: bool,
+}
+
+/// Output formats of a scan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ScanFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object per line, as results arrive.
+    Jsonl,
+    /// One SARIF 2.1.0 document, when the scan ends.
+    Sarif,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -105,6 +125,9 @@ pub fn run(context: &Context, args: ScanArgs) -> Result<ExitCode> {
     for path in options.plugins {
         builder = builder.extra_plugin(path);
     }
+    for (name, value) in options.defines {
+        builder = builder.define(&name, value);
+    }
     let engine = builder.build()?;
     for warning in engine.warnings() {
         eprintln!("vigil: warning: {}", super::untrusted(warning));
@@ -115,10 +138,20 @@ pub fn run(context: &Context, args: ScanArgs) -> Result<ExitCode> {
         KindArg::Full => ScanKind::Full,
         KindArg::Custom { paths } => ScanKind::Custom(paths),
     };
-    let printer = Printer::new(options.format, options.verbose);
-    let summary = engine
-        .scan(&ScanRequest { kind, threads }, &printer)
-        .context("scan not started")?;
+    let request = ScanRequest { kind, threads };
+    let summary = match options.format {
+        ScanFormat::Sarif => engine.scan(&request, &SarifSink::default()),
+        ScanFormat::Text | ScanFormat::Jsonl => {
+            let format = if options.format == ScanFormat::Text {
+                Format::Text
+            } else {
+                Format::Jsonl
+            };
+            let printer = Printer::new(format, options.verbose, options.print_strings);
+            engine.scan(&request, &printer)
+        }
+    }
+    .context("scan not started")?;
     Ok(if summary.detections > 0 {
         ExitCode::from(1)
     } else {

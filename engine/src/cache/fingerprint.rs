@@ -14,10 +14,11 @@ use crate::detect::yara::RuleSource;
 use crate::plugin::PluginSet;
 
 /// Bumped when the cache file format or the meaning of an entry changes.
-pub(crate) const CACHE_FORMAT: u32 = 1;
+pub(crate) const CACHE_FORMAT: u32 = 2;
 
 /// Configuration keys that change what the detectors return; they are in [`ResultSettings`].
 pub const RESULT_KEYS: &[&str] = &[
+    "yara.defines",
     "antivirus_engine.max_file_size",
     "antivirus_engine.scan_timeout",
     "plugins.enabled",
@@ -65,6 +66,8 @@ pub struct ResultSettings {
     pub scan_timeout: u64,
     /// `[plugins]`, every key.
     pub plugins: PluginsConfig,
+    /// `yara.defines` (with any `--define` merged in by the engine builder).
+    pub yara_defines: crate::detect::externals::Defines,
 }
 
 impl ResultSettings {
@@ -74,6 +77,7 @@ impl ResultSettings {
             max_file_size: config.antivirus_engine.max_file_size,
             scan_timeout: config.antivirus_engine.scan_timeout,
             plugins: config.plugins.clone(),
+            yara_defines: config.yara.defines.clone(),
         }
     }
 }
@@ -155,10 +159,11 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
-    /// Every leaf key of the configuration, dotted (`plugins.max_stack`); arrays are leaves.
+    /// Every leaf key of the configuration, dotted (`plugins.max_stack`); arrays, and tables
+    /// whose keys the user chooses (empty by default, such as `yara.defines`), are leaves.
     fn leaves(value: &Value, prefix: &str, out: &mut Vec<String>) {
         match value {
-            Value::Object(map) => {
+            Value::Object(map) if !map.is_empty() => {
                 for (key, child) in map {
                     let path = if prefix.is_empty() {
                         key.clone()
@@ -195,6 +200,10 @@ mod tests {
                 Value::from("quarantine")
             }
             Value::String(text) => Value::from(format!("{text}x")),
+            Value::Object(mut map) => {
+                map.insert("x".into(), Value::Bool(true));
+                Value::Object(map)
+            }
             other => panic!("{key}: no change defined for {other}"),
         };
         serde_json::from_value(value).unwrap()

@@ -105,6 +105,13 @@ fn put_result(out: &mut Vec<u8>, result: &CachedResult) {
             }
             None => out.push(0),
         }
+        // A YARA rule's details, as JSON (empty when there are none).
+        let details = finding
+            .details
+            .as_ref()
+            .map(|details| serde_json::to_string(details).expect("details serialize"))
+            .unwrap_or_default();
+        put_str(out, &details);
     }
 }
 
@@ -275,6 +282,13 @@ impl<'a> Reader<'a> {
                     1 => Some(self.u64()?),
                     other => return Err(format!("bad offset tag {other}")),
                 },
+                details: match self.string()? {
+                    details if details.is_empty() => None,
+                    details => Some(Box::new(
+                        serde_json::from_str(&details)
+                            .map_err(|err| format!("bad details: {err}"))?,
+                    )),
+                },
             });
         }
         Ok(CachedResult::new(findings, Some(digest)))
@@ -293,8 +307,23 @@ mod tests {
             severity: "high".into(),
             description: "a sample".into(),
             offset: Some(7),
+            details: None,
         };
-        let detected = CachedResult::new(vec![finding], Some([9; 32]));
+        let yara = Finding {
+            detector: "yara",
+            details: Some(Box::new(crate::report::RuleDetails {
+                tags: vec!["apt".into()],
+                metadata: vec![("score".into(), 80.into()), ("author".into(), "x".into())],
+                matches: vec![crate::report::PatternMatch {
+                    identifier: "$a".into(),
+                    offset: 7,
+                    length: 3,
+                }],
+                more_matches: 2,
+            })),
+            ..finding.clone()
+        };
+        let detected = CachedResult::new(vec![finding, yara], Some([9; 32]));
         let scan = vec![
             (
                 ScanKey {

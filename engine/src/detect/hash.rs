@@ -68,6 +68,7 @@ impl HashLists {
                 severity: "high".into(),
                 description: "SHA-256 of the file is in a known-bad hash list".into(),
                 offset: None,
+                details: None,
             });
         }
     }

@@ -4,6 +4,7 @@
 //! [`DetectorWorker`] is the per-thread scanning state built from it once per worker thread, never
 //! once per file.
 
+pub mod externals;
 pub mod hash;
 pub mod yara;
 
@@ -24,10 +25,21 @@ pub struct Detectors {
 }
 
 impl Detectors {
-    /// The name-dependent inputs of a file's result, as one key: today the plugins its
-    /// extension selects (rules and hash lists look at bytes only).
-    pub fn name_key(&self, path: &Path) -> u64 {
-        self.plugins.name_key(path)
+    /// The name-dependent inputs of a file's result, as one key: the plugins its extension
+    /// selects (and its name, for plugins that read names), and, when the rules may use the
+    /// per-file external variables, its path and owner `uid`.
+    pub fn name_key(&self, path: &Path, uid: Option<u32>) -> u64 {
+        let plugins = self.plugins.name_key(path);
+        if !self.yara.uses_file_externals() {
+            return plugins;
+        }
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(&plugins.to_le_bytes());
+        hasher.update(&uid.map_or(u64::MAX, u64::from).to_le_bytes());
+        hasher.update(path.as_os_str().as_encoded_bytes());
+        let digest = hasher.finalize();
+        // The top bit set, so it never equals a plain plugin bit set.
+        u64::from_le_bytes(digest.as_bytes()[..8].try_into().expect("8 bytes")) | 1 << 63
     }
 
     /// The per-thread state for one worker of a scan whose plugin faults are counted in
@@ -56,18 +68,20 @@ impl DetectorWorker<'_> {
         self.faults.any_disabled()
     }
 
-    /// Runs every detector over the content `data` of the file at `path`, appending findings to
-    /// `out` and plugin failures to `faults`. An error names what failed (for example a YARA
-    /// timeout); findings made before and after it stand.
+    /// Runs every detector over the content `data` of the file at `path` owned by `uid` (none
+    /// for bytes that are not a file), appending findings to `out` and plugin failures to
+    /// `faults`. An error names what failed (for example a YARA timeout); findings made before
+    /// and after it stand.
     pub fn scan(
         &mut self,
         path: &Path,
+        uid: Option<u32>,
         data: &[u8],
         out: &mut Vec<Finding>,
         faults: &mut Vec<PluginFault>,
     ) -> Result<(), String> {
         self.hashes.scan(data, out);
-        let yara = self.yara.scan(data, out);
+        let yara = self.yara.scan(path, uid, data, out);
         self.plugins.scan(path, data, out, faults, self.faults);
         yara
     }

@@ -3,8 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::externals::{self, Defines, FileValues, Owners};
 use crate::error::EngineError;
-use crate::report::Finding;
+use crate::report::{Finding, PatternMatch, RuleDetails};
 
 /// One rule file's text and where it came from (shown in compile errors).
 #[derive(Debug, Clone)]
@@ -76,12 +77,33 @@ fn collect_rule_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), EngineEr
 /// A compiled rule set, shared by every worker.
 pub struct YaraRules {
     rules: yara_x::Rules,
+    /// Whether the sources may use the per-file external variables (then each file sets them,
+    /// and a result depends on the file's name, folder and owner).
+    file_externals: bool,
+}
+
+/// What compiling rules said besides the rules: yara-x's warnings, with their locations.
+pub struct Compiled {
+    /// The rules.
+    pub rules: YaraRules,
+    /// Each warning as yara-x renders it (`warning[...]: ...` with file, line and column).
+    pub warnings: Vec<String>,
 }
 
 impl YaraRules {
-    /// Compiles the sources; every error is reported with its file, line and column.
-    pub fn compile(sources: &[RuleSource]) -> Result<Self, EngineError> {
+    /// Compiles the sources with the per-file external variables and the constants `defines`
+    /// declared; every error is reported with its file, line and column.
+    pub fn compile(sources: &[RuleSource], defines: &Defines) -> Result<Self, EngineError> {
+        Ok(Self::compile_with_warnings(sources, defines)?.rules)
+    }
+
+    /// Like [`YaraRules::compile`], keeping yara-x's warnings.
+    pub fn compile_with_warnings(
+        sources: &[RuleSource],
+        defines: &Defines,
+    ) -> Result<Compiled, EngineError> {
         let mut compiler = yara_x::Compiler::new();
+        externals::declare(&mut compiler, defines)?;
         for source in sources {
             // Each file gets its own namespace so two files may use the same rule name.
             compiler.new_namespace(&namespace_for(&source.origin));
@@ -95,8 +117,17 @@ impl YaraRules {
             let rendered: Vec<String> = errors.iter().map(ToString::to_string).collect();
             return Err(EngineError::Rules(rendered.join("\n")));
         }
-        Ok(Self {
-            rules: compiler.build(),
+        let warnings = compiler
+            .warnings()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        Ok(Compiled {
+            rules: Self {
+                rules: compiler.build(),
+                file_externals: uses_file_externals(sources),
+            },
+            warnings,
         })
     }
 
@@ -107,12 +138,22 @@ impl YaraRules {
         })
     }
 
-    /// Loads rules serialized by [`YaraRules::serialize`] with the same yara-x version.
-    pub fn deserialize(bytes: &[u8]) -> Result<Self, EngineError> {
+    /// Loads rules serialized by [`YaraRules::serialize`] with the same yara-x version, compiled
+    /// from `sources`.
+    pub fn deserialize(bytes: &[u8], sources: &[RuleSource]) -> Result<Self, EngineError> {
         let rules = yara_x::Rules::deserialize(bytes).map_err(|err| {
             EngineError::Definitions(format!("cannot load compiled rules: {err}"))
         })?;
-        Ok(Self { rules })
+        Ok(Self {
+            rules,
+            file_externals: uses_file_externals(sources),
+        })
+    }
+
+    /// Whether a file's name, folder or owner may change the result (the rules may use the
+    /// per-file external variables).
+    pub fn uses_file_externals(&self) -> bool {
+        self.file_externals
     }
 
     /// How many rules the set holds.
@@ -124,8 +165,19 @@ impl YaraRules {
     pub fn scanner(&self, timeout: Duration) -> YaraScanner<'_> {
         let mut scanner = yara_x::Scanner::new(&self.rules);
         scanner.set_timeout(timeout);
-        YaraScanner { scanner }
+        YaraScanner {
+            scanner,
+            file_externals: self.file_externals,
+            owners: Owners::default(),
+        }
     }
+}
+
+/// Whether any source may use a per-file external variable.
+fn uses_file_externals(sources: &[RuleSource]) -> bool {
+    sources
+        .iter()
+        .any(|source| externals::used_in(&source.text))
 }
 
 /// A namespace name derived from a source's origin (its file stem).
@@ -148,11 +200,35 @@ fn namespace_for(origin: &str) -> String {
 /// One worker's YARA-X scanner (not `Send`: it lives and dies on its worker thread).
 pub struct YaraScanner<'r> {
     scanner: yara_x::Scanner<'r>,
+    file_externals: bool,
+    owners: Owners,
 }
 
 impl YaraScanner<'_> {
-    /// Scans `data`, appending a finding per matching rule.
-    pub fn scan(&mut self, data: &[u8], out: &mut Vec<Finding>) -> Result<(), String> {
+    /// Scans `data`, the content of the file at `path` owned by `uid` (none for bytes that are
+    /// not a file), appending a finding per matching rule.
+    pub fn scan(
+        &mut self,
+        path: &Path,
+        uid: Option<u32>,
+        data: &[u8],
+        out: &mut Vec<Finding>,
+    ) -> Result<(), String> {
+        if self.file_externals {
+            let values = FileValues::of(path, uid, data, &mut self.owners);
+            let set = [
+                ("filename", values.filename.as_str()),
+                ("filepath", values.filepath.as_str()),
+                ("extension", values.extension.as_str()),
+                ("filetype", values.filetype),
+                ("owner", values.owner.as_str()),
+            ];
+            for (name, value) in set {
+                self.scanner
+                    .set_global(name, value)
+                    .map_err(|err| format!("cannot set the external variable {name}: {err}"))?;
+            }
+        }
         let results = self.scanner.scan(data).map_err(|err| match err {
             yara_x::ScanError::Timeout => {
                 "YARA scan timed out (antivirus_engine.scan_timeout)".to_string()
@@ -166,33 +242,102 @@ impl YaraScanner<'_> {
     }
 }
 
-/// Turns a matching rule into a finding using its `threat`, `severity` and `description` metadata.
+/// Turns a matching rule into a finding: the threat, severity and description from its `threat`,
+/// `severity` (else from `score`, see [`severity_from_score`]) and `description` metadata, the
+/// first match's offset, and the details (tags, metadata, matches; bounded).
 fn finding_for(rule: &yara_x::Rule) -> Finding {
     let mut threat = None;
     let mut severity = None;
+    let mut score = None;
     let mut description = None;
+    let mut metadata = Vec::new();
     for (key, value) in rule.metadata() {
-        let text = match value {
-            yara_x::MetaValue::String(text) => text.to_string(),
-            yara_x::MetaValue::Bytes(bytes) => bytes.to_string(),
-            yara_x::MetaValue::Integer(n) => n.to_string(),
-            yara_x::MetaValue::Float(n) => n.to_string(),
-            yara_x::MetaValue::Bool(b) => b.to_string(),
+        let json = match value {
+            yara_x::MetaValue::String(text) => serde_json::Value::from(cut(text)),
+            yara_x::MetaValue::Bytes(bytes) => serde_json::Value::from(cut(&bytes.to_string())),
+            yara_x::MetaValue::Integer(n) => serde_json::Value::from(n),
+            yara_x::MetaValue::Float(n) => serde_json::Value::from(n),
+            yara_x::MetaValue::Bool(b) => serde_json::Value::from(b),
+        };
+        let text = || match &json {
+            serde_json::Value::String(text) => text.clone(),
+            other => other.to_string(),
         };
         match key {
-            "threat" => threat = Some(text),
-            "severity" => severity = Some(text),
-            "description" => description = Some(text),
+            "threat" => threat = Some(text()),
+            "severity" => severity = Some(text()),
+            "description" => description = Some(text()),
+            "score" => score = json.as_i64(),
             _ => {}
         }
+        if metadata.len() < RuleDetails::MAX_METADATA {
+            metadata.push((key.to_string(), json));
+        }
+    }
+    // The first match of every pattern, then the others, up to the bound.
+    let (mut matches, mut others) = (Vec::new(), Vec::new());
+    let mut more_matches = 0u64;
+    let mut first: Option<u64> = None;
+    for pattern in rule.patterns() {
+        for (index, found) in pattern.matches().enumerate() {
+            let range = found.range();
+            first = Some(first.map_or(range.start as u64, |at| at.min(range.start as u64)));
+            let matched = PatternMatch {
+                identifier: pattern.identifier().to_string(),
+                offset: range.start as u64,
+                length: range.len() as u64,
+            };
+            match index {
+                0 => matches.push(matched),
+                _ if others.len() < RuleDetails::MAX_MATCHES => others.push(matched),
+                _ => more_matches += 1,
+            }
+        }
+    }
+    matches.extend(others);
+    if matches.len() > RuleDetails::MAX_MATCHES {
+        more_matches += (matches.len() - RuleDetails::MAX_MATCHES) as u64;
+        matches.truncate(RuleDetails::MAX_MATCHES);
     }
     let rule_name = format!("{}.{}", rule.namespace(), rule.identifier());
     Finding {
         threat: threat.unwrap_or_else(|| rule_name.clone()),
         detector: "yara",
         rule: rule_name,
-        severity: severity.unwrap_or_else(|| "unknown".into()),
+        severity: severity
+            .or_else(|| score.map(|score| severity_from_score(score).to_string()))
+            .unwrap_or_else(|| "unknown".into()),
         description: description.unwrap_or_default(),
-        offset: None,
+        offset: first,
+        details: Some(Box::new(RuleDetails {
+            tags: rule
+                .tags()
+                .map(|tag| tag.identifier().to_string())
+                .collect(),
+            metadata,
+            matches,
+            more_matches,
+        })),
     }
+}
+
+/// The severity of a rule that gives a `score` (as signature-base's do) and no `severity`,
+/// on THOR's scale: 100 and above `critical`, 80 and above `high` (THOR's alert), 60 and above
+/// `medium` (warning), below that `low` (notice).
+pub fn severity_from_score(score: i64) -> &'static str {
+    match score {
+        100.. => "critical",
+        80..=99 => "high",
+        60..=79 => "medium",
+        _ => "low",
+    }
+}
+
+/// A metadata text cut to [`RuleDetails::MAX_METADATA_TEXT`] bytes (at a character boundary).
+fn cut(text: &str) -> String {
+    let mut end = text.len().min(RuleDetails::MAX_METADATA_TEXT);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
 }

@@ -154,6 +154,7 @@ pub fn check(
                     .filter(|c| !c.is_control())
                     .collect(),
                 offset: finding.offset,
+                details: None,
             })
         })
         .collect()
