@@ -117,18 +117,35 @@ fn signature_base_installs_unmodified_and_scans_exactly_as_yara_x_does() {
     let status: Value = serde_json::from_slice(&status.stdout).unwrap();
     assert!(status["rules"].as_u64().unwrap() > 5000, "{status}");
 
-    // The stated corpus: the rule set's own files, whose text holds many rules' strings.
+    // The stated corpus: the rule set's own files, whose text holds many rules' strings, and
+    // each of them again behind `MZ`, so the rules that require a DOS header (the rule set
+    // Vigil scans only for files starting with MZ) match too.
     let rules = rule_files(&signature_base());
     let corpus_dir = sandbox.corpus("");
-    std::fs::create_dir_all(&corpus_dir).unwrap();
+    std::fs::create_dir_all(corpus_dir.join("mz")).unwrap();
     let mut corpus = Vec::new();
     for file in &rules {
-        let copy = corpus_dir.join(file.file_name().unwrap());
+        let name = file.file_name().unwrap();
+        let copy = corpus_dir.join(name);
         std::fs::copy(file, &copy).unwrap();
-        corpus.push(copy);
+        let behind_mz = corpus_dir.join("mz").join(name);
+        let mut bytes = b"MZ".to_vec();
+        bytes.extend(std::fs::read(file).unwrap());
+        std::fs::write(&behind_mz, bytes).unwrap();
+        corpus.extend([copy, behind_mz]);
     }
     let expected = yara_x_matches(&rules, &corpus);
-    assert!(expected.len() >= 40, "only {} matches", expected.len());
+    let mz_prefix = format!("{}/", text(&corpus_dir.join("mz")));
+    let in_mz_files = expected
+        .iter()
+        .filter(|(path, _)| path.starts_with(&mz_prefix))
+        .count();
+    // More matches behind MZ than in the plain copies: the MZ-only rules matched there.
+    let plain = expected.len() - in_mz_files;
+    assert!(
+        plain >= 40 && in_mz_files > plain + 40,
+        "{plain} matches in the plain copies, {in_mz_files} in those starting with MZ"
+    );
 
     for round in ["first scan", "rescan (from the caches)"] {
         let scan = sandbox.scan(&["custom", text(&corpus_dir)]);

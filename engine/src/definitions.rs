@@ -69,16 +69,20 @@ pub struct DefinitionsInfo {
     /// if it still has this digest (absent for the built-in default and older installs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compiled_blake3: Option<String>,
-    /// The external variables `compiled.rules` declare ([`compiled_externals`]); rules compiled
-    /// with another set (or by an older Vigil, which declared none) are compiled again.
+    /// How `compiled.rules` was made ([`compiled_layout`]): rules made another way (or by an
+    /// older Vigil, which declared no external variables and made one set) are compiled again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub compiled_externals: Option<String>,
+    pub compiled_layout: Option<String>,
 }
 
-/// The external variables installed rules are compiled with: the per-file ones, no constants
-/// (constants from `[yara] defines` or `--define` make a scan compile its own rules).
-pub fn compiled_externals() -> String {
-    externals::PER_FILE.join(",")
+/// How installed rules are compiled: the per-file external variables declared (no constants:
+/// constants from `[yara] defines` or `--define` make a scan compile its own rules), and the
+/// rules in two sets, the MZ-only ones apart ([`crate::detect::split`]).
+pub fn compiled_layout() -> String {
+    format!(
+        "externals={};sets=general,mz",
+        externals::PER_FILE.join(",")
+    )
 }
 
 /// Loaded definitions, ready to make detectors from.
@@ -145,7 +149,7 @@ impl Definitions {
             plugins: plugins.len(),
             yara_x: builtin::YARA_X_VERSION.to_string(),
             compiled_blake3: None,
-            compiled_externals: None,
+            compiled_layout: None,
         };
         Ok(Self {
             info,
@@ -484,11 +488,11 @@ impl DefinitionsStore {
     ) -> Option<YaraRules> {
         let bytes = std::fs::read(dir.join(COMPILED)).unwrap_or_default();
         let digest = blake3::hash(&bytes).to_hex().to_string();
-        let externals = info.compiled_externals == Some(compiled_externals());
-        if info.compiled_blake3.as_deref() == Some(digest.as_str()) && externals {
+        let layout = info.compiled_layout == Some(compiled_layout());
+        if info.compiled_blake3.as_deref() == Some(digest.as_str()) && layout {
             return YaraRules::deserialize(&bytes, sources).ok();
         }
-        if externals {
+        if layout {
             warnings.push(format!(
                 "{} does not match the digest recorded when version {} was installed (damaged, \
                  or installed by an older Vigil); the rules were compiled again from their \
@@ -497,7 +501,7 @@ impl DefinitionsStore {
                 info.version
             ));
         }
-        // Else an older Vigil compiled them without the external variables: compiled again,
+        // Else an older Vigil compiled them another way: compiled again,
         // silently (nothing is wrong).
         let compiled = YaraRules::compile(sources, &Defines::new()).ok()?;
         if let Err(err) = self.rewrite_compiled(dir, info, &compiled) {
@@ -520,7 +524,7 @@ impl DefinitionsStore {
         let bytes = compiled.serialize()?;
         let info = DefinitionsInfo {
             compiled_blake3: Some(blake3::hash(&bytes).to_hex().to_string()),
-            compiled_externals: Some(compiled_externals()),
+            compiled_layout: Some(compiled_layout()),
             ..info.clone()
         };
         let info_bytes = serde_json::to_vec_pretty(&info).expect("info serializes");
@@ -663,7 +667,7 @@ impl DefinitionsStore {
         write_durably(&staging.join(COMPILED), &compiled)?;
         let info = DefinitionsInfo {
             compiled_blake3: Some(blake3::hash(&compiled).to_hex().to_string()),
-            compiled_externals: Some(compiled_externals()),
+            compiled_layout: Some(compiled_layout()),
             ..definitions.info.clone()
         };
         let info = serde_json::to_vec_pretty(&info).expect("info serializes");

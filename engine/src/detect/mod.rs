@@ -6,6 +6,7 @@
 
 pub mod externals;
 pub mod hash;
+pub mod split;
 pub mod yara;
 
 use std::path::Path;

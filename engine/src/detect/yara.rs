@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::externals::{self, Defines, FileValues, Owners};
+use super::split::{self, Split, split_mz};
 use crate::error::EngineError;
 use crate::report::{Finding, PatternMatch, RuleDetails};
 
@@ -74,9 +75,11 @@ fn collect_rule_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), EngineEr
     Ok(())
 }
 
-/// A compiled rule set, shared by every worker.
+/// A compiled rule set, shared by every worker: the rules any file may match, and those only a
+/// file starting with `MZ` may match (see [`super::split`]), compiled apart.
 pub struct YaraRules {
-    rules: yara_x::Rules,
+    general: yara_x::Rules,
+    mz: Option<yara_x::Rules>,
     /// Whether the sources may use the per-file external variables (then each file sets them,
     /// and a result depends on the file's name, folder and owner).
     file_externals: bool,
@@ -90,6 +93,9 @@ pub struct Compiled {
     pub warnings: Vec<String>,
 }
 
+/// The start of serialized rules in Vigil's layout (two sets), followed by the two lengths.
+const SERIALIZED_MAGIC: &[u8; 8] = b"VIGILRS2";
+
 impl YaraRules {
     /// Compiles the sources with the per-file external variables and the constants `defines`
     /// declared; every error is reported with its file, line and column.
@@ -102,50 +108,81 @@ impl YaraRules {
         sources: &[RuleSource],
         defines: &Defines,
     ) -> Result<Compiled, EngineError> {
-        let mut compiler = yara_x::Compiler::new();
-        externals::declare(&mut compiler, defines)?;
-        for source in sources {
-            // Each file gets its own namespace so two files may use the same rule name.
-            compiler.new_namespace(&namespace_for(&source.origin));
-            // Errors are collected by the compiler and rendered together below.
-            let _ = compiler.add_source(
-                yara_x::SourceCode::from(source.text.as_str()).with_origin(source.origin.as_str()),
-            );
-        }
-        let errors = compiler.errors();
-        if !errors.is_empty() {
-            let rendered: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            return Err(EngineError::Rules(rendered.join("\n")));
-        }
-        let warnings = compiler
-            .warnings()
+        let parts: Vec<Split> = sources
             .iter()
-            .map(ToString::to_string)
+            .map(|source| split_mz(&source.text))
             .collect();
+        let mut warnings = Vec::new();
+        let general = compile_set(
+            sources
+                .iter()
+                .zip(&parts)
+                .map(|(source, part)| (source, part.general.as_str())),
+            defines,
+            &mut warnings,
+        )?;
+        let mz_parts = sources
+            .iter()
+            .zip(&parts)
+            .filter_map(|(source, part)| Some((source, part.mz.as_deref()?)));
+        let mz = if parts.iter().any(|part| part.mz.is_some()) {
+            Some(compile_set(mz_parts, defines, &mut warnings)?)
+        } else {
+            None
+        };
         Ok(Compiled {
             rules: Self {
-                rules: compiler.build(),
+                general,
+                mz,
                 file_externals: uses_file_externals(sources),
             },
             warnings,
         })
     }
 
-    /// The compiled rules as bytes (with native code), to store beside installed definitions.
+    /// The compiled rules as bytes (with native code), to store beside installed definitions:
+    /// [`SERIALIZED_MAGIC`], then each set's length (`u64` little-endian, 0 for no MZ set) and
+    /// bytes.
     pub fn serialize(&self) -> Result<Vec<u8>, EngineError> {
-        self.rules.serialize().map_err(|err| {
+        let failed = |err: yara_x::errors::SerializationError| {
             EngineError::Definitions(format!("cannot serialize compiled rules: {err}"))
-        })
+        };
+        let general = self.general.serialize().map_err(failed)?;
+        let mz = match &self.mz {
+            Some(rules) => rules.serialize().map_err(failed)?,
+            None => Vec::new(),
+        };
+        let mut out = SERIALIZED_MAGIC.to_vec();
+        for set in [&general, &mz] {
+            out.extend_from_slice(&(set.len() as u64).to_le_bytes());
+            out.extend_from_slice(set);
+        }
+        Ok(out)
     }
 
     /// Loads rules serialized by [`YaraRules::serialize`] with the same yara-x version, compiled
     /// from `sources`.
     pub fn deserialize(bytes: &[u8], sources: &[RuleSource]) -> Result<Self, EngineError> {
-        let rules = yara_x::Rules::deserialize(bytes).map_err(|err| {
-            EngineError::Definitions(format!("cannot load compiled rules: {err}"))
-        })?;
+        let bad =
+            |why: String| EngineError::Definitions(format!("cannot load compiled rules: {why}"));
+        let mut rest = bytes
+            .strip_prefix(SERIALIZED_MAGIC.as_slice())
+            .ok_or_else(|| bad("not in Vigil's layout".into()))?;
+        let mut take = || -> Result<&[u8], EngineError> {
+            let (len, after) = rest
+                .split_first_chunk::<8>()
+                .ok_or_else(|| bad("truncated".into()))?;
+            let len = usize::try_from(u64::from_le_bytes(*len))
+                .map_err(|_| bad("a set too large".into()))?;
+            let set = after.get(..len).ok_or_else(|| bad("truncated".into()))?;
+            rest = &after[len..];
+            Ok(set)
+        };
+        let (general, mz) = (take()?, take()?);
+        let load = |set: &[u8]| yara_x::Rules::deserialize(set).map_err(|err| bad(err.to_string()));
         Ok(Self {
-            rules,
+            general: load(general)?,
+            mz: if mz.is_empty() { None } else { Some(load(mz)?) },
             file_externals: uses_file_externals(sources),
         })
     }
@@ -158,19 +195,48 @@ impl YaraRules {
 
     /// How many rules the set holds.
     pub fn rule_count(&self) -> usize {
-        self.rules.iter().len()
+        self.general.iter().len() + self.mz.as_ref().map_or(0, |mz| mz.iter().len())
     }
 
     /// A scanner for one worker thread, with the per-file timeout.
     pub fn scanner(&self, timeout: Duration) -> YaraScanner<'_> {
-        let mut scanner = yara_x::Scanner::new(&self.rules);
-        scanner.set_timeout(timeout);
+        let scanner = |rules| {
+            let mut scanner = yara_x::Scanner::new(rules);
+            scanner.set_timeout(timeout);
+            scanner
+        };
         YaraScanner {
-            scanner,
+            general: scanner(&self.general),
+            mz: self.mz.as_ref().map(scanner),
             file_externals: self.file_externals,
             owners: Owners::default(),
         }
     }
+}
+
+/// Compiles one set: each source (with the text given for it) in a namespace named after its
+/// file; errors rendered together, warnings appended to `warnings`.
+fn compile_set<'a>(
+    sources: impl Iterator<Item = (&'a RuleSource, &'a str)>,
+    defines: &Defines,
+    warnings: &mut Vec<String>,
+) -> Result<yara_x::Rules, EngineError> {
+    let mut compiler = yara_x::Compiler::new();
+    externals::declare(&mut compiler, defines)?;
+    for (source, text) in sources {
+        // Each file gets its own namespace so two files may use the same rule name.
+        compiler.new_namespace(&namespace_for(&source.origin));
+        // Errors are collected by the compiler and rendered together below.
+        let _ =
+            compiler.add_source(yara_x::SourceCode::from(text).with_origin(source.origin.as_str()));
+    }
+    let errors = compiler.errors();
+    if !errors.is_empty() {
+        let rendered: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        return Err(EngineError::Rules(rendered.join("\n")));
+    }
+    warnings.extend(compiler.warnings().iter().map(ToString::to_string));
+    Ok(compiler.build())
 }
 
 /// Whether any source may use a per-file external variable.
@@ -197,9 +263,11 @@ fn namespace_for(origin: &str) -> String {
     }
 }
 
-/// One worker's YARA-X scanner (not `Send`: it lives and dies on its worker thread).
+/// One worker's YARA-X scanners, one per rule set (not `Send`: they live and die on their worker
+/// thread).
 pub struct YaraScanner<'r> {
-    scanner: yara_x::Scanner<'r>,
+    general: yara_x::Scanner<'r>,
+    mz: Option<yara_x::Scanner<'r>>,
     file_externals: bool,
     owners: Owners,
 }
@@ -214,32 +282,41 @@ impl YaraScanner<'_> {
         data: &[u8],
         out: &mut Vec<Finding>,
     ) -> Result<(), String> {
-        if self.file_externals {
-            let values = FileValues::of(path, uid, data, &mut self.owners);
-            let set = [
-                ("filename", values.filename.as_str()),
-                ("filepath", values.filepath.as_str()),
-                ("extension", values.extension.as_str()),
-                ("filetype", values.filetype),
-                ("owner", values.owner.as_str()),
-            ];
-            for (name, value) in set {
-                self.scanner
-                    .set_global(name, value)
-                    .map_err(|err| format!("cannot set the external variable {name}: {err}"))?;
+        let values = self
+            .file_externals
+            .then(|| FileValues::of(path, uid, data, &mut self.owners));
+        let mz = self.mz.as_mut().filter(|_| data.starts_with(split::MZ));
+        for scanner in std::iter::once(&mut self.general).chain(mz) {
+            if let Some(values) = &values {
+                set_file_values(scanner, values)?;
             }
-        }
-        let results = self.scanner.scan(data).map_err(|err| match err {
-            yara_x::ScanError::Timeout => {
-                "YARA scan timed out (antivirus_engine.scan_timeout)".to_string()
-            }
-            other => format!("YARA scan failed: {other}"),
-        })?;
-        for rule in results.matching_rules() {
-            out.push(finding_for(&rule));
+            let results = scanner.scan(data).map_err(|err| match err {
+                yara_x::ScanError::Timeout => {
+                    "YARA scan timed out (antivirus_engine.scan_timeout)".to_string()
+                }
+                other => format!("YARA scan failed: {other}"),
+            })?;
+            out.extend(results.matching_rules().map(|rule| finding_for(&rule)));
         }
         Ok(())
     }
+}
+
+/// Sets the per-file external variables of one scanner.
+fn set_file_values(scanner: &mut yara_x::Scanner<'_>, values: &FileValues) -> Result<(), String> {
+    let set = [
+        ("filename", values.filename.as_str()),
+        ("filepath", values.filepath.as_str()),
+        ("extension", values.extension.as_str()),
+        ("filetype", values.filetype),
+        ("owner", values.owner.as_str()),
+    ];
+    for (name, value) in set {
+        scanner
+            .set_global(name, value)
+            .map_err(|err| format!("cannot set the external variable {name}: {err}"))?;
+    }
+    Ok(())
 }
 
 /// Turns a matching rule into a finding: the threat, severity and description from its `threat`,
