@@ -284,6 +284,14 @@ fn defines_set_constants_from_the_command_line_or_the_configuration() {
     assert_eq!(vigil_matches(&scan(&[])).len(), 1);
     let overridden = scan(&["--define", "region=us"]);
     assert!(vigil_matches(&overridden).is_empty(), "--define wins");
+    let per_file = scan(&["--define", "owner=root"]);
+    assert_eq!(per_file.code, 2);
+    assert!(
+        per_file.stderr.contains("--define")
+            && per_file.stderr.contains("`owner` is set by Vigil for every file"),
+        "{}",
+        per_file.stderr
+    );
 
     externals
         .sandbox

@@ -78,5 +78,7 @@ pub fn parse_define(text: &str) -> Result<(String, DefineValue)> {
     let (name, value) = text
         .split_once('=')
         .with_context(|| format!("--define {text:?}: expected NAME=VALUE"))?;
-    Ok((name.to_string(), DefineValue::parse(value)))
+    let define = (name.to_string(), DefineValue::parse(value));
+    check_defines(&[define.clone()].into()).map_err(anyhow::Error::msg)?;
+    Ok(define)
 }
