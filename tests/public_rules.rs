@@ -288,7 +288,9 @@ fn defines_set_constants_from_the_command_line_or_the_configuration() {
     assert_eq!(per_file.code, 2);
     assert!(
         per_file.stderr.contains("--define")
-            && per_file.stderr.contains("`owner` is set by Vigil for every file"),
+            && per_file
+                .stderr
+                .contains("`owner` is set by Vigil for every file"),
         "{}",
         per_file.stderr
     );
@@ -436,4 +438,43 @@ fn sarif_output_validates_against_the_official_schema() {
         })
         .count();
     assert_eq!(ours, 6, "{results:#?}");
+}
+
+#[test]
+fn print_strings_lists_where_patterns_matched_in_text_output() {
+    let sandbox = Sandbox::new();
+    let rules = sandbox.root().join("strings.yar");
+    std::fs::write(
+        &rules,
+        "rule two_strings : demo {\n  meta:\n    score = 85\n  strings:\n    $a = \"abc\"\n    $b = \"zz\"\n  condition:\n    $a and $b\n}\n",
+    )
+    .unwrap();
+    let file = sandbox.write("sample.txt", "xxabcabc zz");
+    let output = sandbox.run(&[
+        "scan",
+        "custom",
+        text(&file),
+        "--rules",
+        text(&rules),
+        "--print-strings",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        report.contains("strings.two_strings [high] (rule strings.two_strings) at offset 2\n    $a at offset 2 (3 bytes)\n    $b at offset 9 (2 bytes)\n    $a at offset 5 (3 bytes)\n"),
+        "{report}"
+    );
+    // jsonl always carries them, with the tags and metadata; the score gave the severity.
+    let scan = sandbox.scan(&["custom", text(&file), "--rules", text(&rules)]);
+    let detection = scan
+        .of_type("detection")
+        .into_iter()
+        .find(|d| d["rule"] == "strings.two_strings")
+        .unwrap()
+        .clone();
+    assert_eq!(detection["severity"], "high");
+    assert_eq!(detection["offset"], 2);
+    assert_eq!(detection["tags"], serde_json::json!(["demo"]));
+    assert_eq!(detection["metadata"]["score"], 85);
+    assert_eq!(detection["matches"].as_array().unwrap().len(), 3);
 }
