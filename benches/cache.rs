@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use measure::{
-    Sample, bench_threads, env_or, find_on_path, measure_command, median, target_dir,
+    Sample, bench_threads, env_or, find_on_path, measure_command, median, print_round, target_dir,
     timed_in_process, walk_files,
 };
 use vigil_setup::{Setup, install_ruleset, yr_scan};
@@ -161,13 +161,7 @@ fn main() {
                 samples[index].push(sample);
             }
         }
-        // Each case by its letter, (a) to (g); cases not measured in this run are left out.
-        let walls: Vec<String> = samples
-            .iter()
-            .zip('a'..='g')
-            .filter_map(|(s, letter)| Some(format!("({letter}) {:.3?}", s.last()?.wall)))
-            .collect();
-        println!("round {round}: {}", walls.join("  "));
+        print_round(round, &samples);
     }
 
     let names = [

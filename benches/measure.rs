@@ -143,3 +143,15 @@ pub fn walk_files<S: Send>(
             })
         });
 }
+
+/// Prints the last sample of each case of a round as `(a) 1.234s  (b) ...`, by the case's letter;
+/// cases with no sample yet are left out.
+#[allow(dead_code)] // not every benchmark alternates cases by letter
+pub fn print_round(round: usize, samples: &[Vec<Sample>]) {
+    let walls: Vec<String> = samples
+        .iter()
+        .zip('a'..)
+        .filter_map(|(s, letter)| Some(format!("({letter}) {:.3?}", s.last()?.wall)))
+        .collect();
+    println!("round {round}: {}", walls.join("  "));
+}

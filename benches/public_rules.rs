@@ -25,7 +25,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use measure::{Sample, bench_threads, env_or, find_on_path, measure_command, median, target_dir};
+use measure::{
+    Sample, bench_threads, env_or, find_on_path, measure_command, median, print_round, target_dir,
+};
 use vigil_setup::{install_ruleset, yr_scan};
 
 fn main() {
@@ -89,12 +91,7 @@ fn main() {
             let index = (step + round) % samples.len();
             samples[index].push(run_case(index));
         }
-        let walls: Vec<String> = samples
-            .iter()
-            .zip('a'..)
-            .map(|(s, letter)| format!("({letter}) {:.3?}", s.last().unwrap().wall))
-            .collect();
-        println!("round {round}: {}", walls.join("  "));
+        print_round(round, &samples);
     }
     let names = [
         "(a) yr scan",
