@@ -115,6 +115,36 @@ fn char_codes_and_split_strings_are_detected() {
 }
 
 #[test]
+fn case_does_not_hide_anything_and_codes_count_per_line() {
+    // The plugin matches without a lower-cased copy of the input: upper case must still count.
+    let blob = base64(400);
+    let upper = format!("var p = \"{blob}\";\nEVAL(ATOB(p));\n");
+    assert_eq!(
+        plugin().threats("a.js", upper.as_bytes()),
+        ["Obfuscated:Script/EncodedExec"]
+    );
+    let escapes = "\\X41".repeat(80);
+    let ps = format!("$s = \"{escapes}\"\nINVOKE-EXPRESSION $s\n");
+    assert_eq!(
+        plugin().threats("b.ps1", ps.as_bytes()),
+        ["Obfuscated:Script/EncodedExec"]
+    );
+    let vbs: Vec<String> = "CreateObject(\"WScript.Shell\").Run"
+        .bytes()
+        .map(|b| format!("CHR({b})"))
+        .collect();
+    let vbs = format!("Execute({})", vbs.join(" & "));
+    assert_eq!(
+        plugin().threats("c.vbs", vbs.as_bytes()),
+        ["Obfuscated:Script/CharCodes"]
+    );
+    // The same markers spread one per line are ordinary code, not a built string.
+    let spread: Vec<String> = (65..100).map(|b| format!("x{b} = Chr({b})")).collect();
+    let spread = format!("Execute(\"x\")\n{}\n", spread.join("\n"));
+    assert!(plugin().threats("d.vbs", spread.as_bytes()).is_empty());
+}
+
+#[test]
 fn ordinary_scripts_are_clean() {
     let blob = base64(4000);
     let clean = [

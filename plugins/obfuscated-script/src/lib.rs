@@ -10,7 +10,7 @@
 //! - `Obfuscated:Script/StringSplitting` (medium): one line gluing together dozens of tiny string
 //!   pieces (`'Ne'+'w-O'+'bj'+...`), a classic way to hide keywords.
 
-use vigil_sdk::bytes::find;
+use vigil_sdk::bytes::Patterns;
 use vigil_sdk::{Descriptor, Finding, InputSize, Magic, Plugin, ScanInput, Severity};
 
 /// Bytes of a script the plugin reads (droppers are small; minified libraries can be large).
@@ -81,8 +81,9 @@ impl Plugin for ObfuscatedScript {
     }
 
     fn scan(input: ScanInput) -> Vec<Finding> {
-        let text = input.data.to_ascii_lowercase();
-        let sinks = sink_offsets(&text);
+        // Every search below ignores ASCII case itself: no lower-cased copy of the input.
+        let text = &input.data[..];
+        let sinks = sink_offsets(text);
         if sinks.is_empty() {
             return Vec::new();
         }
@@ -92,7 +93,7 @@ impl Plugin for ObfuscatedScript {
                 .any(|&s| s + SINK_WINDOW >= at && s <= at + len + SINK_WINDOW)
         };
         let mut findings = Vec::new();
-        if let Some((at, len, kind)) = blobs(&text).find(|&(at, len, _)| near_sink(at, len)) {
+        if let Some((at, len, kind)) = blobs(text).find(|&(at, len, _)| near_sink(at, len)) {
             findings.push(
                 Finding::new(
                     "Obfuscated:Script/EncodedExec",
@@ -102,7 +103,7 @@ impl Plugin for ObfuscatedScript {
                 .at(at),
             );
         }
-        if let Some(at) = char_codes(&text) {
+        if let Some(at) = char_codes(text) {
             findings.push(
                 Finding::new(
                     "Obfuscated:Script/CharCodes",
@@ -112,7 +113,7 @@ impl Plugin for ObfuscatedScript {
                 .at(at),
             );
         }
-        if let Some((at, pieces)) = split_strings(&text) {
+        if let Some((at, pieces)) = split_strings(text) {
             findings.push(
                 Finding::new(
                     "Obfuscated:Script/StringSplitting",
@@ -126,14 +127,12 @@ impl Plugin for ObfuscatedScript {
     }
 }
 
-/// Offsets of every sink in the (lower-cased) text.
+/// Offsets of every sink in the text (any case), in order: one pass for all of them.
 fn sink_offsets(text: &[u8]) -> Vec<usize> {
-    let mut offsets: Vec<usize> = SINKS
-        .iter()
-        .flat_map(|sink| vigil_sdk::bytes::find_all(text, sink.as_bytes()))
-        .collect();
-    offsets.sort_unstable();
-    offsets
+    Patterns::ignore_ascii_case(SINKS)
+        .find_iter(text)
+        .map(|found| found.offset)
+        .collect()
 }
 
 /// Long encoded runs: (offset, length, kind) of base64/hex blobs and `\xNN` escape runs.
@@ -170,46 +169,60 @@ fn runs<'a>(
 fn escape_runs(text: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
     let is_escape = |at: usize| {
         text.get(at..at + 4).is_some_and(|e| {
-            e[0] == b'\\' && e[1] == b'x' && e[2].is_ascii_hexdigit() && e[3].is_ascii_hexdigit()
+            e[0] == b'\\'
+                && e[1].eq_ignore_ascii_case(&b'x')
+                && e[2].is_ascii_hexdigit()
+                && e[3].is_ascii_hexdigit()
         })
     };
     let mut at = 0;
     std::iter::from_fn(move || {
-        let start = vigil_sdk::bytes::find_from(text, b"\\x", at)?;
+        let start = vigil_sdk::bytes::find_from(text, b"\\", at)?;
         let mut end = start;
         while is_escape(end) {
             end += 4;
         }
-        at = if end == start { start + 2 } else { end };
+        at = if end == start { start + 1 } else { end };
         Some((start, (end - start) / 4))
     })
 }
 
 /// Where code is built from at least [`MIN_CHAR_CODES`] character codes.
 fn char_codes(text: &[u8]) -> Option<usize> {
-    // String.fromCharCode(118, 97, 114, ...)
-    for at in vigil_sdk::bytes::find_all(text, b"fromcharcode(") {
-        let args = &text[at + 13..];
-        let end = args.iter().position(|&b| b == b')').unwrap_or(args.len());
-        let numbers = args[..end]
-            .split(|&b| b == b',')
-            .filter(|n| {
-                let n = n.trim_ascii();
-                !n.is_empty() && n.iter().all(u8::is_ascii_digit)
-            })
-            .count();
-        if numbers >= MIN_CHAR_CODES {
-            return Some(at);
-        }
-    }
-    // [char]105+[char]101... (PowerShell) and Chr(67) & Chr(114)... (VBScript), on one line.
-    for marker in [&b"[char]"[..], b"chr(", b"chrw("] {
-        let mut line_start = 0;
-        for line in text.split(|&b| b == b'\n') {
-            if vigil_sdk::bytes::find_all(line, marker).count() >= MIN_CHAR_CODES {
-                return Some(line_start + find(line, marker).unwrap_or(0));
+    const FROM_CHAR_CODE: &str = "fromcharcode(";
+    // [char]105+[char]101... (PowerShell) and Chr(67) & Chr(114)... (VBScript): counted per
+    // line and per marker; String.fromCharCode(118, 97, 114, ...) by its arguments. One pass.
+    let markers = Patterns::ignore_ascii_case([FROM_CHAR_CODE, "[char]", "chr(", "chrw("]);
+    let (mut scanned, mut line) = (0, 0); // how far newlines are counted, and how many
+    let mut counts = [(usize::MAX, 0usize, 0usize); 4]; // per marker: line, count, first offset
+    for found in markers.find_iter(text) {
+        if found.pattern == 0 {
+            let args = &text[found.offset + FROM_CHAR_CODE.len()..];
+            let end = args.iter().position(|&b| b == b')').unwrap_or(args.len());
+            let numbers = args[..end]
+                .split(|&b| b == b',')
+                .filter(|n| {
+                    let n = n.trim_ascii();
+                    !n.is_empty() && n.iter().all(u8::is_ascii_digit)
+                })
+                .count();
+            if numbers >= MIN_CHAR_CODES {
+                return Some(found.offset);
             }
-            line_start += line.len() + 1;
+            continue;
+        }
+        line += text[scanned..found.offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        scanned = found.offset;
+        let count = &mut counts[found.pattern];
+        if count.0 != line {
+            *count = (line, 0, found.offset);
+        }
+        count.1 += 1;
+        if count.1 >= MIN_CHAR_CODES {
+            return Some(count.2);
         }
     }
     None
