@@ -56,13 +56,18 @@ pub fn u64_le(data: &[u8], offset: usize) -> Option<u64> {
     ))
 }
 
-/// A set of byte strings searched for in one pass over the data: each position is checked
-/// only against the patterns that start with its byte. For the tens of literals a detector
-/// looks for (function names, URLs, markers) it costs a table of 256 lists, not a regex engine.
+/// A set of byte strings searched for in one pass over the data: a bitmap of the patterns'
+/// first two bytes rejects most positions with one lookup, and a position that passes is checked
+/// only against the patterns that start with its byte. For the tens of literals a detector looks
+/// for (function names, URLs, markers) it costs 8 KiB and a table of 256 lists, not a regex
+/// engine.
 pub struct Patterns {
     patterns: Vec<Vec<u8>>,
     /// For each first byte (lower-cased when ignoring case), the patterns starting with it.
     by_first_byte: Vec<Vec<usize>>,
+    /// One bit per pair of bytes (lower-cased when ignoring case) that starts a pattern; every
+    /// pair starting with the byte of a one-byte pattern.
+    first_pairs: Vec<u64>,
     ignore_case: bool,
 }
 
@@ -91,38 +96,70 @@ impl Patterns {
             .into_iter()
             .map(|pattern| pattern.as_ref().to_vec())
             .collect();
+        let fold = |byte: u8| {
+            if ignore_case {
+                byte.to_ascii_lowercase()
+            } else {
+                byte
+            }
+        };
         let mut by_first_byte = vec![Vec::new(); 256];
+        let mut first_pairs = vec![0u64; 65536 / 64];
+        let mut mark = |pair: usize| first_pairs[pair / 64] |= 1 << (pair % 64);
         for (index, pattern) in patterns.iter().enumerate() {
-            if let Some(&first) = pattern.first() {
-                let first = if ignore_case {
-                    first.to_ascii_lowercase()
-                } else {
-                    first
-                };
-                by_first_byte[first as usize].push(index);
+            let Some(&first) = pattern.first() else {
+                continue;
+            };
+            let first = fold(first) as usize;
+            by_first_byte[first].push(index);
+            match pattern.get(1) {
+                Some(&second) => mark(first << 8 | fold(second) as usize),
+                None => (0..256).for_each(|second| mark(first << 8 | second)),
             }
         }
         Self {
             patterns,
             by_first_byte,
+            first_pairs,
             ignore_case,
+        }
+    }
+
+    /// Whether a pattern may start at `offset`: its first two bytes (or its only byte) fit.
+    fn may_start(&self, data: &[u8], offset: usize) -> bool {
+        let fold = |byte: u8| {
+            if self.ignore_case {
+                byte.to_ascii_lowercase()
+            } else {
+                byte
+            }
+        };
+        let first = fold(data[offset]) as usize;
+        match data.get(offset + 1) {
+            Some(&second) => {
+                let pair = first << 8 | fold(second) as usize;
+                self.first_pairs[pair / 64] & 1 << (pair % 64) != 0
+            }
+            None => !self.by_first_byte[first].is_empty(),
         }
     }
 
     /// Every match in `data`, by offset (several patterns at one offset in the order given;
     /// overlapping matches included).
     pub fn find_iter<'a>(&'a self, data: &'a [u8]) -> impl Iterator<Item = PatternMatch> + 'a {
-        data.iter().enumerate().flat_map(move |(offset, &byte)| {
-            let byte = if self.ignore_case {
-                byte.to_ascii_lowercase()
-            } else {
-                byte
-            };
-            self.by_first_byte[byte as usize]
-                .iter()
-                .filter(move |&&pattern| self.is_at(pattern, data, offset))
-                .map(move |&pattern| PatternMatch { pattern, offset })
-        })
+        (0..data.len())
+            .filter(move |&offset| self.may_start(data, offset))
+            .flat_map(move |offset| {
+                let byte = if self.ignore_case {
+                    data[offset].to_ascii_lowercase()
+                } else {
+                    data[offset]
+                };
+                self.by_first_byte[byte as usize]
+                    .iter()
+                    .filter(move |&&pattern| self.is_at(pattern, data, offset))
+                    .map(move |&pattern| PatternMatch { pattern, offset })
+            })
     }
 
     /// The first match in `data`.
