@@ -210,3 +210,18 @@ pub(crate) fn describe_special(file_type: &std::fs::FileType) -> String {
     };
     format!("not a regular file: {kind}")
 }
+
+/// A path's file name without its folder (invalid UTF-8 replaced by U+FFFD) and that name's
+/// extension in lower case without the dot (empty when it has none): what plugins that want
+/// names and the rules' `filename`/`extension` variables see.
+pub(crate) fn name_and_extension(path: &Path) -> (String, String) {
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let extension = Path::new(&name)
+        .extension()
+        .map(|ext| ext.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    (name, extension)
+}

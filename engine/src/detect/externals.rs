@@ -141,18 +141,16 @@ impl FileValues {
     /// The values for the file at `path` owned by `uid` (none for bytes that are not a file),
     /// with content `data`; user names are looked up once per worker in `owners`.
     pub fn of(path: &Path, uid: Option<u32>, data: &[u8], owners: &mut Owners) -> Self {
-        let filename = path
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let (filename, extension) = crate::object::name_and_extension(path);
         let filepath = path
             .parent()
             .map(|folder| folder.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let extension = Path::new(&filename)
-            .extension()
-            .map(|ext| format!(".{}", ext.to_string_lossy().to_lowercase()))
-            .unwrap_or_default();
+        let extension = if extension.is_empty() {
+            extension
+        } else {
+            format!(".{extension}")
+        };
         Self {
             filename,
             filepath,

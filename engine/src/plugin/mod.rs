@@ -320,7 +320,7 @@ impl PluginSet {
             }
             let given = &data[..data.len().min(plugin.info.input_len(most))];
             let (name, extension) = if plugin.info.wants_name {
-                names.get_or_insert_with(|| file_name_and_extension(path))
+                names.get_or_insert_with(|| crate::object::name_and_extension(path))
             } else {
                 &(String::new(), String::new())
             };
@@ -363,20 +363,6 @@ impl ScanFaults {
             count
         })
     }
-}
-
-/// A file's name without its folder (invalid UTF-8 replaced) and its extension in lower case,
-/// as a plugin that wants them is given them.
-fn file_name_and_extension(path: &Path) -> (String, String) {
-    let name = path
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let extension = Path::new(&name)
-        .extension()
-        .map(|ext| ext.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
-    (name, extension)
 }
 
 /// Compiles, links and describes one plugin.
