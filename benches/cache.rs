@@ -58,10 +58,7 @@ fn floor(root: &Path, threads: usize) -> (Sample, u64) {
 fn main() {
     let rounds: usize = env_or("VIGIL_BENCH_ROUNDS", 3);
     let threads = bench_threads();
-    let root = match std::env::var_os("VIGIL_BENCH_CORPUS") {
-        Some(dir) => PathBuf::from(dir),
-        None => corpus::generate(&target_dir(), env_or("VIGIL_BENCH_SCALE", 0.25)),
-    };
+    let (root, _) = corpus::real_or_generated(&target_dir(), env_or("VIGIL_BENCH_SCALE", 0.25));
     let base = tempfile::tempdir().unwrap();
     // Files must have settled before their results are kept; a corpus made just now waits for
     // the smallest settle time once.

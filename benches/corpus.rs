@@ -84,6 +84,15 @@ fn file_size(rng: &mut Rng) -> u64 {
     }
 }
 
+/// The corpus a benchmark scans: the real files named by `VIGIL_BENCH_CORPUS` (then `true`),
+/// else the generated corpus for `scale` under `base` (then `false`).
+pub fn real_or_generated(base: &Path, scale: f64) -> (PathBuf, bool) {
+    match std::env::var_os("VIGIL_BENCH_CORPUS") {
+        Some(dir) => (PathBuf::from(dir), true),
+        None => (generate(base, scale), false),
+    }
+}
+
 /// Makes (or reuses) the corpus for `scale` under `base`; returns its root, which holds two halves
 /// `part0` and `part1` of equal file count.
 pub fn generate(base: &Path, scale: f64) -> PathBuf {

@@ -35,10 +35,8 @@ fn main() {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let target = target_dir();
     if env_or("VIGIL_BENCH_FULL_SCAN", 1) == 1 {
-        match std::env::var_os("VIGIL_BENCH_CORPUS") {
-            Some(real) => full_scan(Path::new(&real), threads, rounds, false),
-            None => full_scan(&corpus::generate(&target, scale), threads, rounds, true),
-        }
+        let (root, real) = corpus::real_or_generated(&target, scale);
+        full_scan(&root, threads, rounds, !real);
     }
 
     // The WebAssembly of a plugin crate under `benches/`, built now.

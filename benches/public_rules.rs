@@ -33,10 +33,7 @@ use vigil_setup::{install_ruleset, yr_scan};
 fn main() {
     let rounds: usize = env_or("VIGIL_BENCH_ROUNDS", 3);
     let threads = bench_threads();
-    let root = match std::env::var_os("VIGIL_BENCH_CORPUS") {
-        Some(dir) => PathBuf::from(dir),
-        None => corpus::generate(&target_dir(), env_or("VIGIL_BENCH_SCALE", 0.25)),
-    };
+    let (root, _) = corpus::real_or_generated(&target_dir(), env_or("VIGIL_BENCH_SCALE", 0.25));
     let rules = std::env::var_os("VIGIL_BENCH_RULESET")
         .map(PathBuf::from)
         .unwrap_or_else(|| {

@@ -59,10 +59,7 @@ fn main() {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let target = target_dir();
     let started = Instant::now();
-    let root = match std::env::var_os("VIGIL_BENCH_CORPUS") {
-        Some(dir) => std::path::PathBuf::from(dir),
-        None => corpus::generate(&target, scale),
-    };
+    let (root, _) = corpus::real_or_generated(&target, scale);
     println!(
         "corpus {} ready in {:.1?}",
         root.display(),

@@ -107,10 +107,7 @@ fn rayon_init(
 fn main() {
     let rounds: usize = env_or("VIGIL_BENCH_ROUNDS", 5);
     let threads = bench_threads();
-    let root = match std::env::var_os("VIGIL_BENCH_CORPUS") {
-        Some(dir) => PathBuf::from(dir),
-        None => corpus::generate(&target_dir(), 0.25),
-    };
+    let (root, _) = corpus::real_or_generated(&target_dir(), 0.25);
     let files = files_under(&root);
     let detectors = Definitions::builtin()
         .and_then(|d| d.detectors(&[], &Default::default(), PluginSet::none()))
