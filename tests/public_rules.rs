@@ -477,4 +477,22 @@ fn print_strings_lists_where_patterns_matched_in_text_output() {
     assert_eq!(detection["tags"], serde_json::json!(["demo"]));
     assert_eq!(detection["metadata"]["score"], 85);
     assert_eq!(detection["matches"].as_array().unwrap().len(), 3);
+
+    // yara.max_match_details bounds the list: the first match of each pattern is kept.
+    sandbox.configure("[yara]\nmax_match_details = 2\n");
+    let scan = sandbox.scan(&["custom", text(&file), "--rules", text(&rules)]);
+    let detection = scan
+        .of_type("detection")
+        .into_iter()
+        .find(|d| d["rule"] == "strings.two_strings")
+        .unwrap()
+        .clone();
+    let identifiers: Vec<&str> = detection["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["identifier"].as_str().unwrap())
+        .collect();
+    assert_eq!(identifiers, ["$a", "$b"], "{detection}");
+    assert_eq!(detection["more_matches"], 1);
 }

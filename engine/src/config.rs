@@ -29,13 +29,25 @@ pub struct Config {
 }
 
 /// `[yara]`: constants the rules may use as external variables, as `yr --define` sets them
-/// (`[yara.defines]` with `name = value`: text, integer, float or boolean). The per-file
-/// variables (`filename`, `filepath`, `extension`, `filetype`, `owner`) are set by Vigil.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+/// (`[yara.defines]` with `name = value`: text, integer, float or boolean; the per-file variables
+/// `filename`, `filepath`, `extension`, `filetype`, `owner` are set by Vigil), and how many
+/// pattern matches a detection lists.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct YaraConfig {
     /// The constants, by name.
     pub defines: crate::detect::externals::Defines,
+    /// Most pattern matches listed per YARA detection (the rest are counted in `more_matches`).
+    pub max_match_details: usize,
+}
+
+impl Default for YaraConfig {
+    fn default() -> Self {
+        Self {
+            defines: Default::default(),
+            max_match_details: 16,
+        }
+    }
 }
 
 /// `[quarantine]`: how much the vault may take, so that a local user who plants detectable

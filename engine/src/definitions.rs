@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use vigil_drop::{DropError, Kind, VerifiedDrop};
 
 use crate::builtin;
-use crate::config::{DefinitionsConfig, PluginsConfig};
+use crate::config::{DefinitionsConfig, PluginsConfig, YaraConfig};
 use crate::detect::Detectors;
 use crate::detect::externals::{self, Defines};
 use crate::detect::hash::HashLists;
@@ -174,22 +174,23 @@ impl Definitions {
     }
 
     /// The detectors for a scan: these definitions plus `extra` rule sources (`--rules`), with
-    /// `plugins` loaded by the caller (from [`Definitions::plugins`] and any others). Constants
-    /// in `defines` (or extra sources) make it compile the rules afresh, in memory.
+    /// `plugins` loaded by the caller (from [`Definitions::plugins`] and any others), under the
+    /// `[yara]` settings: constants (or extra sources) make it compile the rules afresh, in memory.
     pub fn detectors(
         self,
         extra: &[RuleSource],
-        defines: &Defines,
+        settings: &YaraConfig,
         plugins: PluginSet,
     ) -> Result<Detectors, EngineError> {
-        let yara = match self.compiled {
-            Some(compiled) if extra.is_empty() && defines.is_empty() => compiled,
+        let mut yara = match self.compiled {
+            Some(compiled) if extra.is_empty() && settings.defines.is_empty() => compiled,
             _ => {
                 let mut sources = self.sources;
                 sources.extend_from_slice(extra);
-                YaraRules::compile(&sources, defines)?
+                YaraRules::compile(&sources, &settings.defines)?
             }
         };
+        yara.set_max_match_details(settings.max_match_details);
         Ok(Detectors {
             yara,
             hashes: self.hashes,

@@ -56,7 +56,7 @@ pub struct Finding {
 }
 
 /// A YARA detection's details: the rule's tags and metadata, and where its patterns matched
-/// (bounded: [`RuleDetails::MAX_MATCHES`] matches, [`RuleDetails::MAX_METADATA`] entries).
+/// (bounded: `yara.max_match_details` matches, [`RuleDetails::MAX_METADATA`] entries).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, Deserialize)]
 pub struct RuleDetails {
     /// The rule's tags.
@@ -94,8 +94,6 @@ impl RuleDetails {
         self.metadata.iter().filter(|(k, _)| k == key).count() > 1
     }
 
-    /// Most matches kept per detection.
-    pub const MAX_MATCHES: usize = 16;
     /// Most metadata entries kept per detection.
     pub const MAX_METADATA: usize = 32;
     /// Longest metadata text kept, in bytes (longer values are cut).

@@ -158,7 +158,7 @@ impl EngineBuilder {
         } else {
             None
         };
-        let detectors = definitions.detectors(&extra_rules, &self.config.yara.defines, plugins)?;
+        let detectors = definitions.detectors(&extra_rules, &self.config.yara, plugins)?;
         Engine::new(self.config, detectors, state, warnings, cache)
     }
 }

@@ -19,6 +19,7 @@ pub(crate) const CACHE_FORMAT: u32 = 2;
 /// Configuration keys that change what the detectors return; they are in [`ResultSettings`].
 pub const RESULT_KEYS: &[&str] = &[
     "yara.defines",
+    "yara.max_match_details",
     "antivirus_engine.max_file_size",
     "antivirus_engine.scan_timeout",
     "plugins.enabled",
@@ -66,8 +67,8 @@ pub struct ResultSettings {
     pub scan_timeout: u64,
     /// `[plugins]`, every key.
     pub plugins: PluginsConfig,
-    /// `yara.defines` (with any `--define` merged in by the engine builder).
-    pub yara_defines: crate::detect::externals::Defines,
+    /// `[yara]`, every key (`defines` with any `--define` merged in by the engine builder).
+    pub yara: crate::config::YaraConfig,
 }
 
 impl ResultSettings {
@@ -77,7 +78,7 @@ impl ResultSettings {
             max_file_size: config.antivirus_engine.max_file_size,
             scan_timeout: config.antivirus_engine.scan_timeout,
             plugins: config.plugins.clone(),
-            yara_defines: config.yara.defines.clone(),
+            yara: config.yara.clone(),
         }
     }
 }

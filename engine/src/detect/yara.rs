@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::externals::{self, Defines, FileValues, Owners};
 use super::split::{self, Split, split_mz};
+use crate::config::YaraConfig;
 use crate::error::EngineError;
 use crate::report::{Finding, PatternMatch, RuleDetails};
 
@@ -83,6 +84,8 @@ pub struct YaraRules {
     /// Whether the sources may use the per-file external variables (then each file sets them,
     /// and a result depends on the file's name, folder and owner).
     file_externals: bool,
+    /// Most pattern matches listed per detection (`yara.max_match_details`).
+    max_match_details: usize,
 }
 
 /// What compiling rules said besides the rules: yara-x's warnings, with their locations.
@@ -135,6 +138,7 @@ impl YaraRules {
                 general,
                 mz,
                 file_externals: uses_file_externals(sources),
+                max_match_details: YaraConfig::default().max_match_details,
             },
             warnings,
         })
@@ -184,7 +188,13 @@ impl YaraRules {
             general: load(general)?,
             mz: if mz.is_empty() { None } else { Some(load(mz)?) },
             file_externals: uses_file_externals(sources),
+            max_match_details: YaraConfig::default().max_match_details,
         })
+    }
+
+    /// Sets how many pattern matches a detection lists (`yara.max_match_details`).
+    pub fn set_max_match_details(&mut self, limit: usize) {
+        self.max_match_details = limit;
     }
 
     /// Whether a file's name, folder or owner may change the result (the rules may use the
@@ -209,6 +219,7 @@ impl YaraRules {
             general: scanner(&self.general),
             mz: self.mz.as_ref().map(scanner),
             file_externals: self.file_externals,
+            max_match_details: self.max_match_details,
             owners: Owners::default(),
         }
     }
@@ -269,6 +280,7 @@ pub struct YaraScanner<'r> {
     general: yara_x::Scanner<'r>,
     mz: Option<yara_x::Scanner<'r>>,
     file_externals: bool,
+    max_match_details: usize,
     owners: Owners,
 }
 
@@ -296,7 +308,11 @@ impl YaraScanner<'_> {
                 }
                 other => format!("YARA scan failed: {other}"),
             })?;
-            out.extend(results.matching_rules().map(|rule| finding_for(&rule)));
+            out.extend(
+                results
+                    .matching_rules()
+                    .map(|rule| finding_for(&rule, self.max_match_details)),
+            );
         }
         Ok(())
     }
@@ -322,7 +338,7 @@ fn set_file_values(scanner: &mut yara_x::Scanner<'_>, values: &FileValues) -> Re
 /// Turns a matching rule into a finding: the threat, severity and description from its `threat`,
 /// `severity` (else from `score`, see [`severity_from_score`]) and `description` metadata, the
 /// first match's offset, and the details (tags, metadata, matches; bounded).
-fn finding_for(rule: &yara_x::Rule) -> Finding {
+fn finding_for(rule: &yara_x::Rule, max_matches: usize) -> Finding {
     let mut threat = None;
     let mut severity = None;
     let mut score = None;
@@ -366,15 +382,15 @@ fn finding_for(rule: &yara_x::Rule) -> Finding {
             };
             match index {
                 0 => matches.push(matched),
-                _ if others.len() < RuleDetails::MAX_MATCHES => others.push(matched),
+                _ if others.len() < max_matches => others.push(matched),
                 _ => more_matches += 1,
             }
         }
     }
     matches.extend(others);
-    if matches.len() > RuleDetails::MAX_MATCHES {
-        more_matches += (matches.len() - RuleDetails::MAX_MATCHES) as u64;
-        matches.truncate(RuleDetails::MAX_MATCHES);
+    if matches.len() > max_matches {
+        more_matches += (matches.len() - max_matches) as u64;
+        matches.truncate(max_matches);
     }
     let rule_name = format!("{}.{}", rule.namespace(), rule.identifier());
     Finding {
