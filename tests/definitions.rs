@@ -21,16 +21,7 @@ struct Publisher {
 
 impl Publisher {
     fn new(sandbox: &Sandbox) -> Self {
-        let key_file = sandbox.root().join("publisher.key");
-        let output = sandbox.run(&["definitions", "keygen", "--out", text(&key_file)]);
-        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-        let public_line = std::fs::read_to_string(format!("{}.pub", key_file.display()))
-            .unwrap()
-            .trim()
-            .to_string();
-        sandbox.configure(&format!(
-            "[definitions]\ntrusted_keys = [\"{public_line}\"]\n"
-        ));
+        let (key_file, public_line) = common::trusted_publisher_key(sandbox);
         Self {
             key_file,
             public_line,

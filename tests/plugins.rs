@@ -499,14 +499,7 @@ fn plugin_list_and_info_show_plugins_and_limits_and_the_cache_is_used() {
 #[test]
 fn a_drop_whose_plugin_imports_wasi_is_refused() {
     let sandbox = Sandbox::new();
-    let key = sandbox.root().join("publisher.key");
-    let keygen = sandbox.run(&["definitions", "keygen", "--out", text(&key)]);
-    assert_eq!(keygen.status.code(), Some(0), "{}", stderr(&keygen));
-    let public = std::fs::read_to_string(key.with_extension("key.pub")).unwrap();
-    sandbox.configure(&format!(
-        "[definitions]\ntrusted_keys = [{:?}]\n",
-        public.trim()
-    ));
+    let (key, _) = common::trusted_publisher_key(&sandbox);
     let input = sandbox.root().join("drop-input");
     std::fs::create_dir_all(input.join("rules")).unwrap();
     std::fs::write(input.join("rules/x.yar"), MARKER_RULE).unwrap();

@@ -90,14 +90,7 @@ fn vigil_matches(scan: &common::Scan) -> BTreeSet<(String, String)> {
 #[test]
 fn signature_base_installs_unmodified_and_scans_exactly_as_yara_x_does() {
     let sandbox = Sandbox::new();
-    let key = sandbox.root().join("publisher.key");
-    let made = sandbox.run(&["definitions", "keygen", "--out", text(&key)]);
-    assert_eq!(made.status.code(), Some(0), "{}", stderr(&made));
-    let public = std::fs::read_to_string(format!("{}.pub", text(&key))).unwrap();
-    sandbox.configure(&format!(
-        "[definitions]\ntrusted_keys = [\"{}\"]\n",
-        public.trim()
-    ));
+    let (key, _) = common::trusted_publisher_key(&sandbox);
     let drop = sandbox.root().join("signature-base.drop");
     let built = sandbox.run(&[
         "definitions",

@@ -40,6 +40,23 @@ pub fn build_test_plugin(relative: &str) -> PathBuf {
         .unwrap_or_else(|err| panic!("{relative} builds: {err}"))
 }
 
+/// Makes a publisher key in the sandbox (`vigil definitions keygen`) and configures the
+/// sandbox to trust it (replacing its configuration); returns the key file and its public line.
+#[allow(dead_code)] // not every test binary installs drops
+pub fn trusted_publisher_key(sandbox: &Sandbox) -> (PathBuf, String) {
+    let key_file = sandbox.root().join("publisher.key");
+    let output = sandbox.run(&["definitions", "keygen", "--out", text(&key_file)]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let public_line = std::fs::read_to_string(format!("{}.pub", text(&key_file)))
+        .unwrap()
+        .trim()
+        .to_string();
+    sandbox.configure(&format!(
+        "[definitions]\ntrusted_keys = [\"{public_line}\"]\n"
+    ));
+    (key_file, public_line)
+}
+
 /// A temporary folder holding the corpus, the state dir and the configuration of one test.
 pub struct Sandbox {
     root: tempfile::TempDir,
