@@ -1,9 +1,11 @@
 // The EICAR anti-malware test file: a harmless 68-byte string every scanner detects, used to
 // check that scanning works end to end. Written as hex so this rule file is not itself flagged.
+// Rated high although harmless, as other products rate it (Defender: severe): it exists to test
+// the whole response, and the default severity settings audit low and medium detections only.
 rule EICAR_Test_File {
     meta:
         description = "EICAR anti-malware test file (harmless)"
-        severity = "low"
+        severity = "high"
         threat = "Virus:DOS/EICAR_Test_File"
     strings:
         $eicar = { 58 35 4F 21 50 25 40 41 50 5B 34 5C 50 5A 58 35 34 28 50 5E 29 37 43 43 29 37 7D

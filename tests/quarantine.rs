@@ -736,3 +736,99 @@ fn restore_to_a_path_named_through_a_linked_folder_lands_in_the_real_folder() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(std::fs::read(real.join("back.com")).unwrap(), eicar());
 }
+
+/// Three rules of different types and severities, each matching its own marker.
+const RATED_RULES: &str = r#"
+rule Rated_Low { meta: severity = "low" threat = "Packed:Linux/Marker" strings: $a = "LOW-MARKER-7f3a" condition: $a }
+rule Rated_Medium { meta: severity = "medium" threat = "Obfuscated:JS/Marker" strings: $a = "MEDIUM-MARKER-7f3a" condition: $a }
+rule Rated_High { meta: severity = "high" threat = "Backdoor:Linux/Marker" strings: $a = "HIGH-MARKER-7f3a" condition: $a }
+"#;
+
+/// Scans a fresh corpus of one file per rated rule with `config`; returns (file, action) for
+/// each detection and the names of the files quarantined, both sorted.
+fn rated_scan(config: &str) -> (Vec<(String, String)>, Vec<String>) {
+    let sandbox = Sandbox::new();
+    let rules = sandbox.write_outside("rated.yar", RATED_RULES);
+    for level in ["LOW", "MEDIUM", "HIGH"] {
+        sandbox.write(&format!("{level}.txt"), format!("x {level}-MARKER-7f3a x"));
+    }
+    sandbox.configure(config);
+    let corpus = sandbox.corpus("");
+    let scan = sandbox.scan(&["custom", text(&corpus), "--rules", text(&rules)]);
+    assert!(scan.code == 0 || scan.code == 1, "{}", scan.stderr);
+    let name = |record: &Value| {
+        let path = PathBuf::from(record["path"].as_str().unwrap());
+        path.file_name().unwrap().to_str().unwrap().to_string()
+    };
+    let mut actions: Vec<(String, String)> = scan
+        .of_type("detection")
+        .into_iter()
+        .map(|r| (name(r), r["action"].as_str().unwrap().to_string()))
+        .collect();
+    actions.sort();
+    let mut moved: Vec<String> = scan.of_type("quarantined").into_iter().map(name).collect();
+    moved.sort();
+    for file in &moved {
+        assert!(
+            !corpus.join(file).exists(),
+            "{file} was reported quarantined but is still there"
+        );
+    }
+    (actions, moved)
+}
+
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+#[test]
+fn by_default_quarantine_moves_only_high_severity_threats_and_audits_the_rest() {
+    let (actions, moved) = rated_scan("[antivirus_engine]\nthreat_action = \"quarantine\"\n");
+    assert_eq!(
+        actions,
+        pairs(&[
+            ("HIGH.txt", "quarantine"),
+            ("LOW.txt", "audit"),
+            ("MEDIUM.txt", "audit")
+        ])
+    );
+    assert_eq!(moved, ["HIGH.txt"]);
+}
+
+#[test]
+fn threat_type_and_severity_settings_choose_the_action_and_off_allows() {
+    // Report by default, but quarantine packed files; medium detections are turned off.
+    let (actions, moved) = rated_scan(
+        "[antivirus_engine.threat_type_settings]\npacked = \"quarantine\"\n\
+         [antivirus_engine.severity_settings]\nmedium = \"off\"\n",
+    );
+    assert_eq!(
+        actions,
+        pairs(&[("HIGH.txt", "audit"), ("LOW.txt", "quarantine")])
+    );
+    assert_eq!(moved, ["LOW.txt"]);
+    // Everything audited even with threat_action = quarantine.
+    let (actions, moved) = rated_scan(
+        "[antivirus_engine]\nthreat_action = \"quarantine\"\n\
+         [antivirus_engine.severity_settings]\nhigh = \"audit\"\n",
+    );
+    assert!(
+        actions.iter().all(|(_, action)| action == "audit"),
+        "{actions:?}"
+    );
+    assert!(moved.is_empty());
+}
+
+#[test]
+fn a_bad_action_setting_exits_2_naming_it() {
+    let sandbox = Sandbox::new();
+    sandbox.write("a.txt", "nothing");
+    sandbox.configure("[antivirus_engine.severity_settings]\nlow = \"delete\"\n");
+    let output = sandbox.run(&["scan", "custom", text(&sandbox.corpus(""))]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(err.contains("line 2") && err.contains("delete"), "{err}");
+}

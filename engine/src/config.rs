@@ -185,8 +185,14 @@ pub struct AntivirusEngine {
     pub mmap_threshold: u64,
     /// Paths, extensions and file-name globs that are never scanned.
     pub exclusions: Vec<ExclusionConfig>,
-    /// What happens to a detected file: `report` it, or move it into the `quarantine`.
+    /// What happens to a detected file that no `threat_type_settings` or `severity_settings`
+    /// entry decides: `report` it, or move it into the `quarantine`.
     pub threat_action: ThreatAction,
+    /// The action for each threat type (the part of a threat name before `:`, such as `Packed`,
+    /// `Obfuscated` or `Backdoor`; compared ignoring case). Decides before `severity_settings`.
+    pub threat_type_settings: std::collections::BTreeMap<String, DetectionAction>,
+    /// The action for each severity; decides when `threat_type_settings` does not.
+    pub severity_settings: SeveritySettings,
     /// Seconds during which a file restored from quarantine (by content digest) is not detected
     /// again; 0 turns the exclusion off.
     pub threat_restoration_exclusion_time: u64,
@@ -216,6 +222,65 @@ pub enum ThreatAction {
     Quarantine,
 }
 
+/// What happens to a detection of one threat type or severity.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DetectionAction {
+    /// Decided further on: by `severity_settings` for a threat type, by `threat_action` for a
+    /// severity.
+    #[default]
+    Default,
+    /// Reported (and recorded in the threat history), never quarantined.
+    Audit,
+    /// Reported and moved into the quarantine vault.
+    Quarantine,
+    /// Recorded as allowed, not reported as a threat.
+    Off,
+}
+
+/// `[antivirus_engine.severity_settings]`: the action for each severity. By default low and
+/// medium detections (packers, obfuscation, tools that have honest uses) are audited, so a
+/// `threat_action = "quarantine"` moves only what is clearly malicious.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SeveritySettings {
+    /// Detections of severity `low`.
+    pub low: DetectionAction,
+    /// Detections of severity `medium`.
+    pub medium: DetectionAction,
+    /// Detections of severity `high`.
+    pub high: DetectionAction,
+    /// Detections of severity `critical`.
+    pub critical: DetectionAction,
+    /// Detections whose rule states no severity.
+    pub unknown: DetectionAction,
+}
+
+impl Default for SeveritySettings {
+    fn default() -> Self {
+        Self {
+            low: DetectionAction::Audit,
+            medium: DetectionAction::Audit,
+            high: DetectionAction::Default,
+            critical: DetectionAction::Default,
+            unknown: DetectionAction::Default,
+        }
+    }
+}
+
+impl SeveritySettings {
+    /// The setting for a finding's severity (any unrecognised text counts as `unknown`).
+    pub fn of(&self, severity: &str) -> DetectionAction {
+        match severity {
+            "low" => self.low,
+            "medium" => self.medium,
+            "high" => self.high,
+            "critical" => self.critical,
+            _ => self.unknown,
+        }
+    }
+}
+
 impl Default for AntivirusEngine {
     fn default() -> Self {
         Self {
@@ -225,6 +290,8 @@ impl Default for AntivirusEngine {
             mmap_threshold: 1024 * 1024,
             exclusions: Vec::new(),
             threat_action: ThreatAction::Report,
+            threat_type_settings: Default::default(),
+            severity_settings: SeveritySettings::default(),
             threat_restoration_exclusion_time: 3600,
             allowed_threats: Vec::new(),
             scan_cache_maximum: 1_000_000,
@@ -347,6 +414,13 @@ impl Config {
             vigil_drop::parse_public_key(key)
                 .map_err(|err| format!("definitions.trusted_keys[{index}]: {err}"))?;
         }
+        for kind in self.antivirus_engine.threat_type_settings.keys() {
+            if kind.is_empty() || kind.contains([':', '/']) {
+                return Err(format!(
+                    "antivirus_engine.threat_type_settings: {kind:?} is not a threat type (the part of a threat name before `:`, such as \"Packed\")"
+                ));
+            }
+        }
         self.plugins.validate()?;
         crate::detect::externals::check_defines(&self.yara.defines)
             .map_err(|why| format!("yara.defines: {why}"))?;
@@ -466,6 +540,30 @@ mod tests {
         assert!(relative.unwrap_err().contains("not absolute"));
         let bad_glob = parse("[[antivirus_engine.exclusions]]\nname = \"[a\"\n");
         assert!(bad_glob.unwrap_err().contains("exclusions[0]"));
+    }
+
+    #[test]
+    fn action_settings_are_checked() {
+        let ok = parse(
+            "[antivirus_engine.threat_type_settings]\nPacked = \"quarantine\"\n\
+             [antivirus_engine.severity_settings]\nhigh = \"audit\"\n",
+        )
+        .unwrap();
+        let engine = &ok.antivirus_engine;
+        assert_eq!(
+            engine.threat_type_settings["Packed"],
+            DetectionAction::Quarantine
+        );
+        assert_eq!(engine.severity_settings.high, DetectionAction::Audit);
+        // Keys not written keep their defaults.
+        assert_eq!(engine.severity_settings.low, DetectionAction::Audit);
+        let bad_value = parse("[antivirus_engine.severity_settings]\nlow = \"delete\"\n");
+        assert!(bad_value.unwrap_err().contains("line 2"));
+        let bad_severity = parse("[antivirus_engine.severity_settings]\nsevere = \"audit\"\n");
+        assert!(bad_severity.unwrap_err().contains("severe"));
+        let bad_type =
+            parse("[antivirus_engine.threat_type_settings]\n\"Packed:Win32\" = \"off\"\n");
+        assert!(bad_type.unwrap_err().contains("not a threat type"));
     }
 
     #[test]

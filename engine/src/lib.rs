@@ -46,7 +46,7 @@ pub use definitions::{DefinitionsInfo, DefinitionsStore, UpdateRecord};
 pub use error::EngineError;
 pub use object::{FileIdentity, ScanObject};
 pub use quarantine::{QuarantineEntry, Vault};
-pub use report::{Finding, ScanEvent, ScanSink, ScanStart, ScanSummary};
+pub use report::{Finding, Response, ScanEvent, ScanSink, ScanStart, ScanSummary};
 pub use scan::{Engine, EngineBuilder, ObjectReport, ScanKind, ScanRequest};
 pub use state::{HistoryEntry, State};
 /// The yara-x crate this engine is built with, for tools and tests that compare with it directly.

@@ -111,6 +111,17 @@ pub struct PatternMatch {
     pub length: u64,
 }
 
+/// What is done about a threat, from `antivirus_engine.threat_type_settings`,
+/// `severity_settings` and `threat_action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Response {
+    /// Reported only.
+    Audit,
+    /// Reported, and the file moved into the quarantine vault.
+    Quarantine,
+}
+
 /// A per-file result of a scan.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ScanEvent {
@@ -120,6 +131,9 @@ pub enum ScanEvent {
         path: PathBuf,
         /// What was found.
         finding: Finding,
+        /// What the action settings say to do about it (a tree scan acts; a scan of a caller's
+        /// descriptor only reports).
+        response: Response,
     },
     /// The file could not be scanned (unreadable, vanished, changed while mapped, timed out).
     Error {
@@ -206,7 +220,12 @@ impl Serialize for ScanEvent {
         map.serialize_entry("type", self.kind())?;
         serialize_path(&mut map, self.path())?;
         match self {
-            ScanEvent::Detection { finding, .. } => serialize_finding(&mut map, finding)?,
+            ScanEvent::Detection {
+                finding, response, ..
+            } => {
+                serialize_finding(&mut map, finding)?;
+                map.serialize_entry("action", response)?;
+            }
             ScanEvent::Allowed {
                 finding, reason, ..
             } => {

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use crate::cache::{
     CachedResult, HashKey, ResultCache, ResultFingerprint, ScanKey, ScanStats, Validators, Volumes,
 };
-use crate::config::{Config, ThreatAction};
-use crate::decide::{Decider, Verdict};
+use crate::config::Config;
+use crate::decide::{ActionPolicy, Decider, Verdict};
 use crate::definitions::DefinitionsStore;
 use crate::detect::externals::{DefineValue, check_defines};
 use crate::detect::yara::load_sources;
@@ -28,7 +28,7 @@ use crate::input::{CUT_SHORT, Contents, FileReader};
 use crate::object::{ScanObject, Unscannable};
 use crate::plugin::{PLUGIN_CACHE, PluginFault, PluginSet};
 use crate::quarantine::Vault;
-use crate::report::{Finding, ScanEvent, ScanSink, ScanStart, ScanSummary};
+use crate::report::{Finding, Response, ScanEvent, ScanSink, ScanStart, ScanSummary};
 use crate::sigbus;
 use crate::state::{State, unix_now};
 pub use crate::targets::ScanKind;
@@ -219,10 +219,10 @@ impl Engine {
             .iter()
             .cloned()
             .chain(state.allowed_threats()?);
-        let decider = Decider::new(allowed, restored, exclusion_time);
-        let vault = match engine.threat_action {
-            ThreatAction::Quarantine => Some(Vault::open(state.clone(), &config.quarantine)?),
-            ThreatAction::Report => None,
+        let decider = Decider::new(allowed, restored, exclusion_time, ActionPolicy::new(engine));
+        let vault = match decider.may_quarantine() {
+            true => Some(Vault::open(state.clone(), &config.quarantine)?),
+            false => None,
         };
         Ok(Self {
             config,
@@ -447,22 +447,22 @@ impl Engine {
     }
 
     /// Reports each finding as a threat or as allowed and records it in the threat history;
-    /// returns the names of the threats that remain (sorted, without repeats).
+    /// returns the threats that remain and whether one of them asks for quarantine.
     fn decide(
         &self,
         path: &Path,
         findings: Vec<Finding>,
         digest: Option<[u8; 32]>,
         report: &(dyn Fn(ScanEvent) + Sync),
-    ) -> Vec<String> {
+    ) -> Threats {
         let now = unix_now();
         let digest = digest.map(|digest| blake3::Hash::from(digest).to_hex());
         let digest = digest.as_ref().map(|hex| hex.as_str());
-        let mut threats: Vec<String> = Vec::new();
+        let mut threats = Threats::default();
         for finding in findings {
             let verdict = self.decider.verdict(&finding, digest, now);
             let (action, detail) = match &verdict {
-                Verdict::Threat => ("detected", None),
+                Verdict::Threat(_) => ("detected", None),
                 Verdict::Allowed(reason) => ("allowed", Some(reason.as_str())),
             };
             if let Err(err) = self
@@ -476,9 +476,14 @@ impl Engine {
             }
             let path = path.to_path_buf();
             report(match verdict {
-                Verdict::Threat => {
-                    threats.push(finding.threat.clone());
-                    ScanEvent::Detection { path, finding }
+                Verdict::Threat(response) => {
+                    threats.names.push(finding.threat.clone());
+                    threats.quarantine |= response == Response::Quarantine;
+                    ScanEvent::Detection {
+                        path,
+                        finding,
+                        response,
+                    }
                 }
                 Verdict::Allowed(reason) => ScanEvent::Allowed {
                     path,
@@ -487,8 +492,8 @@ impl Engine {
                 },
             });
         }
-        threats.sort();
-        threats.dedup();
+        threats.names.sort();
+        threats.names.dedup();
         threats
     }
 
@@ -530,11 +535,13 @@ impl Engine {
         Looked { names, cached }
     }
 
-    /// Quarantines the scanned object when that is the configured action.
-    fn act(&self, object: &ScanObject, threats: &[String], report: &(dyn Fn(ScanEvent) + Sync)) {
-        let Some(vault) = &self.vault else { return };
+    /// Quarantines the scanned object when one of its threats asks for it.
+    fn act(&self, object: &ScanObject, threats: &Threats, report: &(dyn Fn(ScanEvent) + Sync)) {
+        let Some(vault) = self.vault.as_ref().filter(|_| threats.quarantine) else {
+            return;
+        };
         let path = object.path().to_path_buf();
-        report(match vault.quarantine(object, threats) {
+        report(match vault.quarantine(object, &threats.names) {
             Ok(entry) => ScanEvent::Quarantined { path, id: entry.id },
             Err(err) => ScanEvent::Error {
                 path,
@@ -542,6 +549,15 @@ impl Engine {
             },
         });
     }
+}
+
+/// The threats [`Engine::decide`] left in one object.
+#[derive(Default)]
+struct Threats {
+    /// Their names, sorted, without repeats.
+    names: Vec<String>,
+    /// Whether one of them is to be quarantined.
+    quarantine: bool,
 }
 
 /// One thread's scanning state: its read buffer, its detectors, scratch space for results.
@@ -612,12 +628,12 @@ impl Worker<'_> {
         if let Some(hit) = looked.cached {
             let (findings, digest) = hit.into_parts();
             let threats = engine.decide(path, findings, digest, report);
-            if act && !threats.is_empty() {
+            if act {
                 engine.act(object, &threats, report);
             }
             return Scanned {
                 bytes: Some(0),
-                infected: !threats.is_empty(),
+                infected: !threats.names.is_empty(),
                 cache_hit: Some(CacheHit::File),
             };
         }
@@ -643,7 +659,7 @@ impl Worker<'_> {
             cache.store(key, valid, result);
         }
         let threats = engine.decide(path, detected.findings, detected.digest, report);
-        let infected = !threats.is_empty();
+        let infected = !threats.names.is_empty();
         if contents.cut_short {
             // What was found is reported, but the file is no longer what was scanned: it is not
             // acted on, and not counted as scanned.
@@ -657,7 +673,7 @@ impl Worker<'_> {
                 cache_hit: None,
             };
         }
-        if act && infected {
+        if act {
             engine.act(object, &threats, report);
         }
         if let Err(reason) = detected.result {

@@ -125,7 +125,7 @@ impl ScanSink for Printer {
         match self.format {
             Format::Jsonl => self.write(&serde_json::to_string(event).expect("events serialize")),
             Format::Text => match event {
-                ScanEvent::Detection { path, finding } => {
+                ScanEvent::Detection { path, finding, .. } => {
                     let at = finding
                         .offset
                         .map(|offset| format!(" at offset {offset}"))

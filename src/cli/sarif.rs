@@ -40,7 +40,7 @@ impl ScanSink for SarifSink {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         match event {
-            ScanEvent::Detection { path, finding } => collected.add_detection(path, finding),
+            ScanEvent::Detection { path, finding, .. } => collected.add_detection(path, finding),
             ScanEvent::Error { path, reason } | ScanEvent::PluginFault { path, reason, .. } => {
                 collected.notifications.push(json!({
                     "level": "error",

@@ -77,7 +77,8 @@ fn encoded_payloads_fed_to_exec_are_detected() {
         )
         .unwrap();
     assert_eq!(findings[0].offset, Some(9), "points at the blob");
-    assert_eq!(findings[0].severity, vigil_sdk::Severity::High);
+    // Obfuscation is suspicious, not proven: never rated high (so never quarantined by default).
+    assert_eq!(findings[0].severity, vigil_sdk::Severity::Medium);
 }
 
 #[test]

@@ -43,6 +43,12 @@ pub const NON_RESULT_KEYS: &[&str] = &[
     "antivirus_engine.mmap_threshold",
     "antivirus_engine.exclusions",
     "antivirus_engine.threat_action",
+    "antivirus_engine.threat_type_settings",
+    "antivirus_engine.severity_settings.low",
+    "antivirus_engine.severity_settings.medium",
+    "antivirus_engine.severity_settings.high",
+    "antivirus_engine.severity_settings.critical",
+    "antivirus_engine.severity_settings.unknown",
     "antivirus_engine.threat_restoration_exclusion_time",
     "antivirus_engine.allowed_threats",
     "antivirus_engine.scan_cache_maximum",
@@ -199,6 +205,11 @@ mod tests {
             Value::String(text) if key.ends_with("threat_action") => {
                 assert_eq!(text, "report");
                 Value::from("quarantine")
+            }
+            Value::String(_) if key.contains("severity_settings") => Value::from("off"),
+            Value::Object(mut map) if key.ends_with("threat_type_settings") => {
+                map.insert("Packed".into(), Value::from("off"));
+                Value::Object(map)
             }
             Value::String(text) => Value::from(format!("{text}x")),
             Value::Object(mut map) => {

@@ -2,7 +2,11 @@
 //!
 //! Three patterns, each reported once per file, only when the script also executes text as code
 //! (so data that merely looks encoded is not flagged):
-//! - `Obfuscated:Script/EncodedExec` (high): a long base64 or hex blob, or a run of `\xNN`
+//! Obfuscation says that a script hides what it runs, not that what it runs is malicious (packed
+//! JavaScript bundles and licence checkers do it too), so no finding here is rated high: the
+//! default severity settings report them without quarantining.
+//!
+//! - `Obfuscated:Script/EncodedExec` (medium): a long base64 or hex blob, or a run of `\xNN`
 //!   escapes, near an execution sink (`eval(atob(...))`, `iex ... FromBase64String`,
 //!   `-EncodedCommand`, `base64 -d | sh`, `exec(b64decode(...))`).
 //! - `Obfuscated:Script/CharCodes` (medium): code built from character codes
@@ -97,7 +101,7 @@ impl Plugin for ObfuscatedScript {
             findings.push(
                 Finding::new(
                     "Obfuscated:Script/EncodedExec",
-                    Severity::High,
+                    Severity::Medium,
                     format!("a {len}-byte {kind} payload is decoded or executed by the script"),
                 )
                 .at(at),

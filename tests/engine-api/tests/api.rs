@@ -94,7 +94,9 @@ fn a_tree_scan_streams_to_our_sink_from_begin_to_finish() {
     let detected: Vec<_> = events
         .iter()
         .filter_map(|event| match event {
-            ScanEvent::Detection { path, finding } => Some((path.clone(), finding.threat.clone())),
+            ScanEvent::Detection { path, finding, .. } => {
+                Some((path.clone(), finding.threat.clone()))
+            }
             _ => None,
         })
         .collect();
