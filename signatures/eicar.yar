@@ -15,3 +15,22 @@ rule EICAR_Test_File {
         // The standard allows trailing white space up to 128 bytes in all.
         $eicar at 0 and filesize <= 128
 }
+
+// ClamAV's test executable (Debian and upstream clamav-testfiles): a harmless PE file that shows
+// a message box, detected by every product as EICAR is. Recognised by its code, its import name,
+// its text and its `.clam` section, which survive in several of the packed variants. Rated high
+// for the same reason as EICAR.
+rule ClamAV_Test_File {
+    meta:
+        description = "ClamAV's test executable (harmless), plain or in a packed variant that keeps its code or text"
+        severity = "high"
+        threat = "Virus:Win32/ClamAV_Test_File"
+    strings:
+        $code = { BB 71 10 40 00 33 C0 50 50 8B F3 53 53 50 B0 29 40 30 04 66 AC 79 F9 BA 31 00 78 0D AD 50 FF 66 70 0E 1F BE 31 00 E9 E5 FF B4 09 CD 21 B4 4C CD 21 }
+        $import = "CLAMessageBoxA"
+        $text = "This is a ClamAV test file with the embedded clam.exe"
+        $section = { 2E 63 6C 61 6D ( 00 00 00 | 61 76 00 ) }
+    condition:
+        uint16(0) == 0x5A4D and filesize < 4MB and
+        ($code or $import or $text or $section in (0 .. 1024))
+}

@@ -25,3 +25,26 @@ rule Packer_UPX_PE {
         $upx0 in (uint32(0x3C) .. uint32(0x3C) + 0x400) and
         $upx1 in (uint32(0x3C) .. uint32(0x3C) + 0x400)
 }
+
+// Other PE packers, by the marks each leaves (section names, loader text). Low severity, as UPX:
+// packing hides code from signatures, and commercial software uses some of these too.
+rule Packer_PE_Known {
+    meta:
+        description = "PE executable packed with ASPack, Petite, WWPack32, Upack, MEW or PESpin"
+        severity = "low"
+        threat = "Packed:Win32/Packer"
+    strings:
+        $aspack = { 2E 61 73 70 61 63 6B 00 }
+        $adata = { 2E 61 64 61 74 61 00 00 }
+        $petite_section = { 2E 70 65 74 69 74 65 00 }
+        $petite_text = "Compressed by Petite"
+        $wwpack = { 2E 57 57 50 33 32 00 00 }
+        $mew = { 4D 45 57 00 }
+        $pespin = { 20 4B 75 4E 67 42 69 4D }
+    condition:
+        uint16(0) == 0x5A4D and filesize < 64MB and (
+            // Upack writes its loader's import names straight after MZ.
+            uint32(2) == 0x4E52454B or
+            for any of ($aspack, $adata, $petite_section, $wwpack, $mew, $pespin) : ($ in (0 .. 1024)) or
+            $petite_text in (0 .. 4096))
+}

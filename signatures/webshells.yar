@@ -34,3 +34,43 @@ rule Webshell_ASPX_EvalRequest {
     condition:
         $page and $eval
 }
+
+rule Webshell_PHP_EncodedEval {
+    meta:
+        description = "PHP evaluating code it decodes first (base64, gzinflate, str_rot13, hex2bin...): the classic web-shell and injected-backdoor form"
+        severity = "high"
+        threat = "Backdoor:PHP/WebShell.EncodedEval"
+    strings:
+        $php = "<?"
+        $eval = /\b(eval|assert)\s*\(\s*@?\s*(base64_decode|gzinflate|gzuncompress|gzdecode|str_rot13|hex2bin|convert_uudecode|strrev|rawurldecode)\s*\(/ nocase
+        $decode_then_eval = /\$\w{1,40}\s*=\s*(base64_decode|gzinflate|gzuncompress|str_rot13|hex2bin)\s*\([^;]{1,2000};\s*(@\s*)?eval\s*\(\s*\$\w{1,40}\s*\)/ nocase
+    condition:
+        $php and ($eval or $decode_then_eval)
+}
+
+rule Webshell_PHP_RequestToDynamicCode {
+    meta:
+        description = "PHP calling a function named by or built from strings with request data, or compiling request data (create_function, preg_replace /e, backticks)"
+        severity = "critical"
+        threat = "Backdoor:PHP/WebShell.DynamicCall"
+    strings:
+        $php = "<?"
+        $variable_call = /\$\w{1,40}\s*\(\s*\$_(GET|POST|REQUEST|COOKIE)\s*\[/
+        $create_function = /create_function\s*\([^;]{0,60}\$_(GET|POST|REQUEST|COOKIE)\s*\[/
+        $preg_e = /preg_replace\s*\(\s*['"]\/[^\/'"]{0,100}\/[a-zA-Z]{0,5}e[a-zA-Z]{0,5}['"]\s*,\s*\$_(GET|POST|REQUEST|COOKIE)/
+        $backtick = /\$\w{1,40}\s*=\s*\$_(GET|POST|REQUEST|COOKIE)\s*\[[^\]]{1,40}\]\s*;[^;]{0,100}`\s*\$\w{1,40}\s*`/
+        $callback = /\b(array_map|array_filter|call_user_func(_array)?|usort|uasort|register_shutdown_function)\s*\(\s*['"][a-z_]{1,10}['"]\s*\.\s*['"][a-z_]{1,10}['"][^;]{0,60}\$_(GET|POST|REQUEST|COOKIE)/
+    condition:
+        $php and any of ($variable_call, $create_function, $preg_e, $backtick, $callback)
+}
+
+rule Webshell_ASP_EvalRequest {
+    meta:
+        description = "Classic ASP evaluating request data"
+        severity = "critical"
+        threat = "Backdoor:ASP/WebShell.EvalRequest"
+    strings:
+        $eval = /<%\s*(eval|execute|executeglobal)\s*\(?\s*request\s*(\.item)?\s*[\(\[]/ nocase
+    condition:
+        $eval
+}
