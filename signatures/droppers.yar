@@ -8,8 +8,9 @@ rule Dropper_FetchToTmpAndExecute {
     strings:
         $fetch = /(wget|curl)\s[^\n]{0,200}(\/tmp\/|\/var\/tmp\/|\/dev\/shm\/)[A-Za-z0-9._\-]{1,64}/
         $chmod = /chmod\s+(\+x|[0-7]?[0-7][0-7][5-7])\s+(\/tmp\/|\/var\/tmp\/|\/dev\/shm\/)[A-Za-z0-9._\-]{1,64}/
+        $run_with_shell = /(&&|;)\s*(ba|da)?sh\s+(\/tmp\/|\/var\/tmp\/|\/dev\/shm\/)[A-Za-z0-9._\-]{1,64}/
     condition:
-        $fetch and $chmod
+        $fetch and ($chmod or $run_with_shell)
 }
 
 rule Dropper_PipeRawIPToShell {

@@ -3,13 +3,18 @@
 
 rule Packer_UPX_ELF {
     meta:
-        description = "ELF executable compressed with UPX (section headers stripped, UPX! marker)"
+        description = "ELF executable compressed with UPX (no section headers, UPX! marker after the program headers and at the end)"
         severity = "low"
         threat = "Packed:Linux/UPX"
     strings:
         $marker = "UPX!"
     condition:
-        uint32(0) == 0x464C457F and #marker >= 2 and filesize < 50MB
+        // A packed file has no section headers, UPX's l_info (with the marker) right after its
+        // program headers and its pack header at the end; the UPX tool itself, which holds the
+        // marker many times in its stubs, has sections and neither placement.
+        uint32(0) == 0x464C457F and filesize < 50MB and
+        ((uint8(4) == 2 and uint16(0x3C) == 0) or (uint8(4) == 1 and uint16(0x30) == 0)) and
+        $marker in (0 .. 1024) and $marker in (filesize - 128 .. filesize)
 }
 
 rule Packer_UPX_PE {

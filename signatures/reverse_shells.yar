@@ -25,19 +25,6 @@ rule ReverseShell_Netcat {
         any of them
 }
 
-rule ReverseShell_Python {
-    meta:
-        description = "Python socket whose descriptors are duplicated onto stdin/stdout before a shell is spawned"
-        severity = "high"
-        threat = "Backdoor:Python/ReverseShell"
-    strings:
-        $connect = /socket\.socket\([^\n]{0,200}\.connect\(/
-        $dup2 = /os\.dup2\([^\n]{1,40}fileno\(\)\s*,\s*[0-2]\s*\)/
-        $spawn = /(subprocess\.call\(\s*\[\s*["']\/bin\/(ba)?sh|pty\.spawn\(\s*["']\/bin\/(ba)?sh|os\.system\(\s*["']\/bin\/(ba)?sh)/
-    condition:
-        all of them
-}
-
 rule ReverseShell_Perl {
     meta:
         description = "Perl socket connected to a remote host with STDIN/STDOUT reopened onto it and a shell executed"
@@ -66,18 +53,18 @@ rule ReverseShell_Socat {
 
 rule ReverseShell_FifoRelay {
     meta:
-        description = "A shell whose input and output are relayed through a FIFO to a network client (telnet, openssl, nc)"
+        description = "A shell whose input and output are relayed through a FIFO to telnet or openssl s_client (nc: ReverseShell_Netcat)"
         severity = "high"
         threat = "Backdoor:Linux/ReverseShell.FifoRelay"
     strings:
         $fifo = "mkfifo"
-        $client_to_shell = /(telnet|openssl\s+s_client|nc|ncat)\s[^\n|]{0,120}\|\s*\/?(usr\/)?(bin\/)?(ba|z|k)?sh\b/
-        $shell_to_client = /\/?(bin\/)?(ba|z|k)?sh\s+-i[^\n|]{0,60}\|\s*(telnet|openssl\s+s_client|nc|ncat)\s/
+        $client_to_shell = /(telnet|openssl\s+s_client)\s[^\n|]{0,120}\|\s*\/?(usr\/)?(bin\/)?(ba|z|k)?sh\b/
+        $shell_to_client = /\/?(bin\/)?(ba|z|k)?sh\s+-i[^\n|]{0,60}\|\s*(telnet|openssl\s+s_client)\s/
     condition:
         $fifo and ($client_to_shell or $shell_to_client)
 }
 
-rule ReverseShell_PythonConnectSpawn {
+rule ReverseShell_Python {
     meta:
         description = "Python connecting a socket and handing its descriptor to a shell as stdin/stdout"
         severity = "high"

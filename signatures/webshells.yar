@@ -42,7 +42,8 @@ rule Webshell_PHP_EncodedEval {
         threat = "Backdoor:PHP/WebShell.EncodedEval"
     strings:
         $php = "<?"
-        $eval = /\b(eval|assert)\s*\(\s*@?\s*(base64_decode|gzinflate|gzuncompress|gzdecode|str_rot13|hex2bin|convert_uudecode|strrev|rawurldecode)\s*\(/ nocase
+        // A chain of decoders ending in a literal: request data is Webshell_PHP_EvalRequest's.
+        $eval = /\b(eval|assert)\s*\(\s*@?\s*((base64_decode|base64_encode|gzinflate|gzuncompress|gzdecode|str_rot13|hex2bin|convert_uudecode|strrev|rawurldecode)\s*\(\s*)+['"]/ nocase
         $decode_then_eval = /\$\w{1,40}\s*=\s*(base64_decode|gzinflate|gzuncompress|str_rot13|hex2bin)\s*\([^;]{1,2000};\s*(@\s*)?eval\s*\(\s*\$\w{1,40}\s*\)/ nocase
     condition:
         $php and ($eval or $decode_then_eval)
@@ -70,7 +71,7 @@ rule Webshell_ASP_EvalRequest {
         severity = "critical"
         threat = "Backdoor:ASP/WebShell.EvalRequest"
     strings:
-        $eval = /<%\s*(eval|execute|executeglobal)\s*\(?\s*request\s*(\.item)?\s*[\(\[]/ nocase
+        $eval = /<%\s*(eval|execute|executeglobal)\s*\(?\s*request\s*\(/ nocase
     condition:
         $eval
 }

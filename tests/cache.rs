@@ -43,14 +43,6 @@ fn hits(scan: &common::Scan) -> (u64, u64) {
 
 /// An obfuscated script the first-party `obfuscated-script` plugin detects when the file's
 /// name selects it (a script extension), without a `#!` line that would select it by content.
-fn obfuscated_script() -> String {
-    let blob: String = vigil_sdk::samples::random_bytes(600, 4)
-        .iter()
-        .map(|b| (b'A' + b % 26) as char)
-        .collect();
-    format!("var p = \"{blob}\";\neval(atob(p));\n")
-}
-
 /// `vigil cache status --format jsonl`: the one cache file's record, and the last scan's.
 fn status(sandbox: &Sandbox) -> (serde_json::Value, serde_json::Value) {
     let output = sandbox.run(&["cache", "status", "--format", "jsonl"]);
@@ -82,7 +74,7 @@ fn a_rescan_of_unchanged_files_is_served_from_the_cache_with_the_same_results() 
         sandbox.write(&format!("clean/{n}.txt"), format!("clean file {n}\n"));
     }
     sandbox.write("bad/eicar.com", eicar());
-    sandbox.write("web/dropper.js", obfuscated_script());
+    sandbox.write("web/dropper.js", common::encoded_dropper_js());
     settle();
     let root = sandbox.corpus("");
     let first = sandbox.scan(&["custom", text(&root)]);
@@ -171,7 +163,7 @@ fn a_file_edited_within_the_settle_time_of_its_scan_is_not_kept() {
 #[test]
 fn another_name_of_the_same_inode_is_scanned_by_the_plugins_its_name_selects() {
     let sandbox = sandbox_with("");
-    let as_text = sandbox.write("notes.txt", obfuscated_script());
+    let as_text = sandbox.write("notes.txt", common::encoded_dropper_js());
     settle();
     let first = sandbox.scan(&["custom", text(&as_text)]);
     assert_eq!(

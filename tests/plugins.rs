@@ -55,14 +55,7 @@ fn default_plugins_run_in_the_default_scan_and_can_be_turned_off() {
         "bin/normal",
         elf64(&[(".text", &code_like_bytes(64 * 1024, 3), true)]),
     );
-    let blob: String = random_bytes(600, 4)
-        .iter()
-        .map(|b| (b'A' + b % 26) as char)
-        .collect();
-    let script = sandbox.write(
-        "web/dropper.js",
-        format!("var p = \"{blob}\";\neval(atob(p));\n"),
-    );
+    let script = sandbox.write("web/dropper.js", common::encoded_dropper_js());
     sandbox.write("web/app.js", "function add(a, b) { return a + b; }\n");
     let virus = sandbox.write("eicar.com", eicar());
 

