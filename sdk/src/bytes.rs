@@ -68,7 +68,62 @@ pub struct Patterns {
     /// One bit per pair of bytes (lower-cased when ignoring case) that starts a pattern; every
     /// pair starting with the byte of a one-byte pattern.
     first_pairs: Vec<u64>,
+    /// The pairs that start (or are) a pattern of one or two bytes.
+    short_pairs: Vec<u64>,
+    /// One bit per hash of the first three bytes of the longer patterns.
+    first_triples: Vec<u64>,
+    /// Each byte as compared: lower-cased when ignoring case, else itself.
+    fold: [u8; 256],
     ignore_case: bool,
+}
+
+/// Words of a bitmap with one bit per pair of bytes.
+const BITMAP_WORDS: usize = 65536 / 64;
+
+fn set_bit(bitmap: &mut [u64], bit: usize) {
+    bitmap[bit >> 6] |= 1 << (bit & 63);
+}
+
+fn has_bit(bitmap: &[u64], bit: usize) -> bool {
+    bitmap[bit >> 6] & 1 << (bit & 63) != 0
+}
+
+/// A 16-bit hash of a pair of bytes and the byte after it.
+fn triple(pair: usize, third: u8) -> usize {
+    (pair.wrapping_mul(0x9E37) ^ (third as usize).wrapping_mul(0x2F1)) & 0xFFFF
+}
+
+/// The iterator of [`Patterns::find_iter`].
+struct Matches<'a> {
+    set: &'a Patterns,
+    data: &'a [u8],
+    /// Where the next candidate is looked for.
+    offset: usize,
+    /// Patterns still to try at `offset - 1`.
+    candidates: &'a [usize],
+}
+
+impl Iterator for Matches<'_> {
+    type Item = PatternMatch;
+
+    fn next(&mut self) -> Option<PatternMatch> {
+        loop {
+            while let Some((&pattern, rest)) = self.candidates.split_first() {
+                self.candidates = rest;
+                let at = self.offset - 1;
+                if self.set.is_at(pattern, self.data, at) {
+                    return Some(PatternMatch {
+                        pattern,
+                        offset: at,
+                    });
+                }
+            }
+            let at = self.set.next_candidate(self.data, self.offset)?;
+            let first = self.set.fold[self.data[at] as usize];
+            self.candidates = &self.set.by_first_byte[first as usize];
+            self.offset = at + 1;
+        }
+    }
 }
 
 /// Where one pattern of a [`Patterns`] set was found.
@@ -104,62 +159,77 @@ impl Patterns {
             }
         };
         let mut by_first_byte = vec![Vec::new(); 256];
-        let mut first_pairs = vec![0u64; 65536 / 64];
-        let mut mark = |pair: usize| first_pairs[pair / 64] |= 1 << (pair % 64);
+        let mut first_pairs = vec![0u64; BITMAP_WORDS];
+        let mut short_pairs = vec![0u64; BITMAP_WORDS];
+        let mut first_triples = vec![0u64; BITMAP_WORDS];
         for (index, pattern) in patterns.iter().enumerate() {
             let Some(&first) = pattern.first() else {
                 continue;
             };
             let first = fold(first) as usize;
             by_first_byte[first].push(index);
-            match pattern.get(1) {
-                Some(&second) => mark(first << 8 | fold(second) as usize),
-                None => (0..256).for_each(|second| mark(first << 8 | second)),
+            match (pattern.get(1), pattern.get(2)) {
+                (Some(&second), Some(&third)) => {
+                    let pair = first << 8 | fold(second) as usize;
+                    set_bit(&mut first_pairs, pair);
+                    set_bit(&mut first_triples, triple(pair, fold(third)));
+                }
+                (Some(&second), None) => {
+                    let pair = first << 8 | fold(second) as usize;
+                    set_bit(&mut first_pairs, pair);
+                    set_bit(&mut short_pairs, pair);
+                }
+                _ => (0..256).for_each(|second| {
+                    set_bit(&mut first_pairs, first << 8 | second);
+                    set_bit(&mut short_pairs, first << 8 | second);
+                }),
             }
         }
         Self {
             patterns,
             by_first_byte,
             first_pairs,
+            short_pairs,
+            first_triples,
+            fold: std::array::from_fn(|byte| fold(byte as u8)),
             ignore_case,
-        }
-    }
-
-    /// Whether a pattern may start at `offset`: its first two bytes (or its only byte) fit.
-    fn may_start(&self, data: &[u8], offset: usize) -> bool {
-        let fold = |byte: u8| {
-            if self.ignore_case {
-                byte.to_ascii_lowercase()
-            } else {
-                byte
-            }
-        };
-        let first = fold(data[offset]) as usize;
-        match data.get(offset + 1) {
-            Some(&second) => {
-                let pair = first << 8 | fold(second) as usize;
-                self.first_pairs[pair / 64] & 1 << (pair % 64) != 0
-            }
-            None => !self.by_first_byte[first].is_empty(),
         }
     }
 
     /// Every match in `data`, by offset (several patterns at one offset in the order given;
     /// overlapping matches included).
     pub fn find_iter<'a>(&'a self, data: &'a [u8]) -> impl Iterator<Item = PatternMatch> + 'a {
-        (0..data.len())
-            .filter(move |&offset| self.may_start(data, offset))
-            .flat_map(move |offset| {
-                let byte = if self.ignore_case {
-                    data[offset].to_ascii_lowercase()
-                } else {
-                    data[offset]
-                };
-                self.by_first_byte[byte as usize]
-                    .iter()
-                    .filter(move |&&pattern| self.is_at(pattern, data, offset))
-                    .map(move |&pattern| PatternMatch { pattern, offset })
-            })
+        Matches {
+            set: self,
+            data,
+            offset: 0,
+            candidates: &[],
+        }
+    }
+
+    /// The next offset from `from` where a pattern may start: its first two bytes (folded) are
+    /// a pair some pattern starts with and, for patterns of three bytes or more, the hash of its
+    /// first three is one of theirs; or its last byte starts a one-byte pattern. One tight
+    /// loop: most positions cost two table reads and a bit test.
+    fn next_candidate(&self, data: &[u8], from: usize) -> Option<usize> {
+        let fold = &self.fold;
+        let mut offset = from;
+        while offset + 1 < data.len() {
+            let pair = (fold[data[offset] as usize] as usize) << 8
+                | fold[data[offset + 1] as usize] as usize;
+            if has_bit(&self.first_pairs, pair) {
+                let third = data.get(offset + 2).map(|&b| fold[b as usize]);
+                if has_bit(&self.short_pairs, pair)
+                    || third.is_some_and(|third| has_bit(&self.first_triples, triple(pair, third)))
+                {
+                    return Some(offset);
+                }
+            }
+            offset += 1;
+        }
+        (offset + 1 == data.len()
+            && !self.by_first_byte[fold[data[offset] as usize] as usize].is_empty())
+        .then_some(offset)
     }
 
     /// The first match in `data`.

@@ -4,44 +4,46 @@
 //! `[char[]]@(...)` (PowerShell), `Chr(67) & Chr(114)...` (VBScript), `chr(c) for c in [...]`
 //! (Python).
 
-use vigil_sdk::bytes::Patterns;
-
 /// Fewest character codes that make a string built from codes.
 const MIN_CHAR_CODES: usize = 24;
 /// Largest shift tried when the codes are offset (`x - 7`) to hide the text.
 const MAX_SHIFT: i32 = 64;
 
-/// Where code is built from character codes, if it is.
-pub fn find(text: &[u8]) -> Option<usize> {
-    const FROM_CHAR_CODE: &str = "fromcharcode";
-    // One pass for the conversion markers. `[char]`/`Chr(` repeated on one line is counted per
-    // line; any marker also makes the numeric arrays of the file worth decoding.
-    let markers =
-        Patterns::ignore_ascii_case([FROM_CHAR_CODE, "[char]", "chr(", "chrw(", "[char[]]"]);
+/// The markers of character-code conversion, lower case (searched ignoring case).
+pub const MARKERS: &[&str] = &[
+    "fromcharcode",
+    "fromcodepoint",
+    "[char]",
+    "chr(",
+    "chrw(",
+    "[char[]]",
+];
+/// Markers counted per line (`[char]105+[char]101...`, `Chr(67) & Chr(114)...`); the others
+/// convert an array, decoded below.
+const PER_LINE: [bool; 6] = [false, false, true, true, true, false];
+
+/// Where text is built from character codes, given the markers found in it (offset, index in
+/// [`MARKERS`]), in order.
+pub fn find(text: &[u8], markers: &[(usize, usize)]) -> Option<usize> {
+    if markers.is_empty() {
+        return None;
+    }
     let (mut scanned, mut line) = (0, 0); // how far newlines are counted, and how many
-    let mut counts = [(usize::MAX, 0usize, 0usize); 5]; // per marker: line, count, first offset
-    let mut any_marker = false;
-    for found in markers.find_iter(text) {
-        any_marker = true;
-        if found.pattern == 0 || found.pattern == 4 {
-            continue; // their codes are in an array: decoded below
-        }
-        line += text[scanned..found.offset]
+    let mut counts = [(usize::MAX, 0usize, 0usize); MARKERS.len()]; // line, count, first offset
+    for &(offset, marker) in markers.iter().filter(|(_, marker)| PER_LINE[*marker]) {
+        line += text[scanned..offset]
             .iter()
             .filter(|&&b| b == b'\n')
             .count();
-        scanned = found.offset;
-        let count = &mut counts[found.pattern];
+        scanned = offset;
+        let count = &mut counts[marker];
         if count.0 != line {
-            *count = (line, 0, found.offset);
+            *count = (line, 0, offset);
         }
         count.1 += 1;
         if count.1 >= MIN_CHAR_CODES {
             return Some(count.2);
         }
-    }
-    if !any_marker {
-        return None;
     }
     numeric_arrays(text).find_map(|(at, codes)| is_text(&codes).then_some(at))
 }
@@ -152,13 +154,17 @@ fn is_text(values: &[u32]) -> bool {
             wordy += usize::from(c.is_ascii_alphanumeric() || c == b' ');
             lower += usize::from(c.is_ascii_lowercase());
         }
-        wordy * 100 >= values.len() * 55 && lower * 100 >= values.len() * 35
+        wordy * 100 >= values.len() * 55 && lower * 100 >= values.len() * 20
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn find(text: &[u8]) -> Option<usize> {
+        super::find(text, &crate::triggers::Triggers::find(text).char_markers)
+    }
 
     fn codes(text: &str, shift: i32, sep: &str) -> String {
         text.bytes()

@@ -1,7 +1,7 @@
 //! Encoded payloads fed to an execution sink: a long base64 or hex blob, or a run of `\xNN`
 //! escapes, that decodes to text, near `eval(`, `iex`, `| sh`, `exec(`...
 
-use vigil_sdk::bytes::{Patterns, find_from};
+use vigil_sdk::bytes::find_from;
 
 /// Shortest base64 or hex blob considered an encoded payload.
 const MIN_BLOB: usize = 200;
@@ -46,22 +46,40 @@ pub const SINKS: &[&str] = &[
     "shell.application",
 ];
 
-/// Offsets of every sink in the text (any case), in order: one pass for all of them.
-pub fn sink_offsets(text: &[u8]) -> Vec<usize> {
-    Patterns::ignore_ascii_case(SINKS)
-        .find_iter(text)
-        .map(|found| found.offset)
-        .collect()
+/// The first encoded payload within [`SINK_WINDOW`] of a sink: (offset, length, kind). Only
+/// the windows around the sinks are searched (widened over a blob that crosses their edge).
+pub fn near_sink(text: &[u8], sinks: &[usize]) -> Option<(usize, usize, &'static str)> {
+    let encoded = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\\');
+    windows(text.len(), sinks, SINK_WINDOW).find_map(|(lo, hi)| {
+        let lo = lo - text[..lo].iter().rev().take_while(|&&b| encoded(b)).count();
+        let hi = hi + text[hi..].iter().take_while(|&&b| encoded(b)).count();
+        blobs(&text[lo..hi])
+            .map(|(at, len, kind)| (lo + at, len, kind))
+            .find(|&(at, len, _)| decodes_to_text(text, at, len))
+    })
 }
 
-/// The first encoded payload within [`SINK_WINDOW`] of a sink: (offset, length, kind).
-pub fn near_sink(text: &[u8], sinks: &[usize]) -> Option<(usize, usize, &'static str)> {
-    let near = |at: usize, len: usize| {
-        sinks
-            .iter()
-            .any(|&s| s + SINK_WINDOW >= at && s <= at + len + SINK_WINDOW)
-    };
-    blobs(text).find(|&(at, len, _)| near(at, len) && decodes_to_text(text, at, len))
+/// The ranges within `reach` bytes of the offsets (sorted), merged where they overlap.
+pub fn windows(
+    len: usize,
+    offsets: &[usize],
+    reach: usize,
+) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut next = 0;
+    std::iter::from_fn(move || {
+        let &first = offsets.get(next)?;
+        let lo = first.saturating_sub(reach);
+        let mut hi = (first + reach).min(len);
+        next += 1;
+        while let Some(&more) = offsets
+            .get(next)
+            .filter(|&&more| more.saturating_sub(reach) <= hi)
+        {
+            hi = (more + reach).min(len);
+            next += 1;
+        }
+        Some((lo, hi))
+    })
 }
 
 /// Long encoded runs: (offset, length, kind) of base64/hex blobs and `\xNN` escape runs.

@@ -24,6 +24,7 @@ mod encoded;
 mod js;
 mod shell;
 mod split;
+mod triggers;
 
 use vigil_sdk::{Descriptor, Finding, InputSize, Magic, Plugin, ScanInput, Severity};
 
@@ -61,9 +62,10 @@ impl Plugin for ObfuscatedScript {
         let text = &input.data[..];
         let extension = input.extension.as_str();
         let mut findings = Vec::new();
-        let sinks = encoded::sink_offsets(text);
+        let triggers = triggers::Triggers::find(text);
+        let sinks = &triggers.sinks;
         if !sinks.is_empty() {
-            if let Some((at, len, kind)) = encoded::near_sink(text, &sinks) {
+            if let Some((at, len, kind)) = encoded::near_sink(text, sinks) {
                 findings.push(
                     Finding::new(
                         "Obfuscated:Script/EncodedExec",
@@ -73,7 +75,7 @@ impl Plugin for ObfuscatedScript {
                     .at(at),
                 );
             }
-            if let Some((at, pieces)) = split::find(text) {
+            if let Some((at, pieces)) = split::near_sink(text, sinks) {
                 findings.push(
                     Finding::new(
                         "Obfuscated:Script/StringSplitting",
@@ -84,7 +86,7 @@ impl Plugin for ObfuscatedScript {
                 );
             }
         }
-        if let Some(at) = charcodes::find(text) {
+        if let Some(at) = charcodes::find(text, &triggers.char_markers) {
             findings.push(
                 Finding::new(
                     "Obfuscated:Script/CharCodes",

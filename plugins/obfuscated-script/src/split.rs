@@ -4,9 +4,29 @@
 /// Fewest tiny string pieces glued together on one line.
 const MIN_PIECES: usize = 30;
 
+/// How far from a sink a split line may be.
+const SINK_WINDOW: usize = 2048;
+
+/// A line within [`SINK_WINDOW`] of a sink joining at least [`MIN_PIECES`] string pieces of at
+/// most four characters: (offset of the line, pieces).
+pub fn near_sink(text: &[u8], sinks: &[usize]) -> Option<(usize, usize)> {
+    crate::encoded::windows(text.len(), sinks, SINK_WINDOW).find_map(|(lo, hi)| {
+        // Whole lines: from the line start before `lo` to the line end after `hi`.
+        let lo = text[..lo]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |at| at + 1);
+        let hi = text[hi..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(text.len(), |at| hi + at);
+        find(&text[lo..hi]).map(|(at, pieces)| (lo + at, pieces))
+    })
+}
+
 /// A line joining at least [`MIN_PIECES`] string pieces of at most four characters:
 /// (offset of the line, pieces).
-pub fn find(text: &[u8]) -> Option<(usize, usize)> {
+fn find(text: &[u8]) -> Option<(usize, usize)> {
     let mut line_start = 0;
     for line in text.split(|&b| b == b'\n') {
         let pieces = tiny_pieces(line);
