@@ -160,8 +160,6 @@ fn is_text(values: &[u32]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     fn find(text: &[u8]) -> Option<usize> {
         super::find(text, &crate::triggers::Triggers::find(text).char_markers)
     }

@@ -100,9 +100,13 @@ fn blobs(text: &[u8]) -> impl Iterator<Item = (usize, usize, &'static str)> + '_
 
 /// Whether the start of a blob decodes to text (code, a command line, UTF-16 text as
 /// PowerShell's `-EncodedCommand` takes) rather than binary data (an image, a font, a
-/// WebAssembly module), which a sink nearby does not execute.
+/// WebAssembly module), which a sink nearby does not execute. A run of digits alone is a
+/// number, not an encoding (hex of text has letters, as text has).
 fn decodes_to_text(text: &[u8], at: usize, len: usize) -> bool {
     let blob = &text[at..at + len.min(SAMPLE * 2)];
+    if !blob.starts_with(b"\\") && !blob.iter().any(u8::is_ascii_alphabetic) {
+        return false;
+    }
     let decoded: Vec<u8> = if blob.starts_with(b"\\") {
         blob.chunks_exact(4)
             .filter_map(|e| hex_byte(e[2], e[3]))
@@ -199,6 +203,9 @@ mod tests {
         // "echo hello world; " repeated, in base64.
         let text = b"ZWNobyBoZWxsbyB3b3JsZDsg".repeat(12);
         assert!(decodes_to_text(&text, 0, text.len()));
+        // Digits only (a long number in a test's expected output) are not hex of text.
+        let digits = b"0123333333344444444444".repeat(12);
+        assert!(!decodes_to_text(&digits, 0, digits.len()));
         let binary = b"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g".repeat(6);
         assert!(!decodes_to_text(&binary, 0, binary.len()));
         // PowerShell -EncodedCommand: UTF-16LE text.
