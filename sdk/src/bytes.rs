@@ -270,6 +270,61 @@ impl Patterns {
 mod tests {
     use super::*;
 
+    /// Every (pattern, offset) by trying each pattern at each offset.
+    fn naive(patterns: &[&[u8]], data: &[u8], ignore_case: bool) -> Vec<(usize, usize)> {
+        let mut found = Vec::new();
+        for offset in 0..data.len() {
+            for (index, pattern) in patterns.iter().enumerate() {
+                let there = data.get(offset..offset + pattern.len());
+                let equal = there.is_some_and(|there| match ignore_case {
+                    true => there.eq_ignore_ascii_case(pattern),
+                    false => there == *pattern,
+                });
+                if !pattern.is_empty() && equal {
+                    found.push((index, offset));
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn patterns_agree_with_a_naive_search_on_dense_text() {
+        // A small alphabet makes matches, overlaps and near misses frequent.
+        let mut state = 0x2545_F491_u32;
+        let text: Vec<u8> = (0..20_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                b"abcAB( |"[(state % 8) as usize]
+            })
+            .collect();
+        let sets: [&[&[u8]]; 4] = [
+            &[b"abc", b"ab(", b"cab a", b"| a", b"bbbb"],
+            &[b"aaa", b"aab", b"(((", b"c|a|b"],
+            &[b"ab", b"abc", b"|", b"B"],
+            &[b"ca(", b"ABCAB"],
+        ];
+        for patterns in sets {
+            for ignore_case in [false, true] {
+                let set = match ignore_case {
+                    true => Patterns::ignore_ascii_case(patterns),
+                    false => Patterns::new(patterns),
+                };
+                let found: Vec<(usize, usize)> = set
+                    .find_iter(&text)
+                    .map(|m| (m.pattern, m.offset))
+                    .collect();
+                assert_eq!(
+                    found,
+                    naive(patterns, &text, ignore_case),
+                    "{patterns:?} {ignore_case}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn patterns_find_every_match_of_every_pattern_in_one_pass() {
         let set = Patterns::new(["eval(", "atob(", "ev", ""]);

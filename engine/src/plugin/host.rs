@@ -68,7 +68,11 @@ impl PluginHost {
             // and madvise and mprotect cost a TLB shootdown on every core per call. Larger
             // inputs still give their pages back.
             .linear_memory_keep_resident(KEEP_RESIDENT)
-            .table_keep_resident(KEEP_RESIDENT);
+            .table_keep_resident(KEEP_RESIDENT)
+            // Where the kernel has PAGEMAP_SCAN (Linux 6.7+), reset only the pages a call
+            // dirtied rather than memset the whole kept part: on 94,676 real files the plugins'
+            // cost over YARA alone fell from 1.31x to 1.20x. Elsewhere, the memset as before.
+            .pagemap_scan(wasmtime::Enabled::Auto);
         let mut config = wasmtime::Config::new();
         config
             .wasm_component_model(true)
