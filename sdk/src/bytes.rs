@@ -334,6 +334,7 @@ mod tests {
             .collect();
         assert_eq!(found, [(0, 2), (2, 2), (1, 7)]);
         assert_eq!(set.find(b"nothing here"), None);
+        assert_eq!(set.find(b""), None);
         assert_eq!(
             set.find(b"ev"),
             Some(PatternMatch {
