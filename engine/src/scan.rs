@@ -220,9 +220,10 @@ impl Engine {
             .cloned()
             .chain(state.allowed_threats()?);
         let decider = Decider::new(allowed, restored, exclusion_time, ActionPolicy::new(engine));
-        let vault = match decider.may_quarantine() {
-            true => Some(Vault::open(state.clone(), &config.quarantine)?),
-            false => None,
+        let vault = if decider.may_quarantine() {
+            Some(Vault::open(state.clone(), &config.quarantine)?)
+        } else {
+            None
         };
         Ok(Self {
             config,

@@ -6,7 +6,8 @@ Usage: evaluate.py SET [--vigil PATH] [--show-missed] [-- VIGIL-SCAN-ARGS...]
 SET is OUT/main or OUT/holdout. Scans SET/malicious/<category> and SET/clean with the built-in
 default definitions (a fresh state dir, no cache), then prints the detection rate per category,
 the clean set's size and every false positive with the threat, the detector and the rule or
-plugin that fired. Exits 0 when every category reaches 95% and no clean file is detected, else 1.
+plugin that fired. Exits 0 when every category reaches 95% (but ClamAV's containers, which need
+archive scanning) and no clean file is detected, else 1.
 """
 
 import argparse
