@@ -244,7 +244,7 @@ class Builder:
         for i, (name, text, origin) in enumerate(self.js_inputs()):
             src = tmp / "in-confuser.js"
             src.write_text(text)
-            presets = JS_CONFUSER_PRESETS[1:] if i % 3 else JS_CONFUSER_PRESETS
+            presets = JS_CONFUSER_PRESETS[1:] if i % 2 else JS_CONFUSER_PRESETS
             for preset in presets:
                 try:
                     out = self.tools.node_run(script, str(src), preset)
