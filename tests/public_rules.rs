@@ -171,9 +171,8 @@ struct Externals {
 impl Externals {
     fn new() -> Self {
         let sandbox = Sandbox::new();
-        let rules = sandbox.root().join("externals.yar");
-        std::fs::write(
-            &rules,
+        let rules = sandbox.write_outside(
+            "externals.yar",
             r#"
 rule by_name { condition: filename == "invoice.pdf.exe" }
 rule by_path { condition: filepath endswith "/Temp" }
@@ -182,8 +181,7 @@ rule by_type_elf { condition: filetype == "ELF" }
 rule by_type_php { condition: filetype == "PHP" }
 rule by_owner { condition: owner == "nobody" }
 "#,
-        )
-        .unwrap();
+        );
         sandbox.write("mail/invoice.pdf.exe", "same bytes");
         sandbox.write("mail/invoice.pdf", "same bytes");
         sandbox.write("Temp/note.txt", "a note");
@@ -245,12 +243,10 @@ fn each_per_file_external_matches_exactly_the_files_it_should() {
 #[test]
 fn defines_set_constants_from_the_command_line_or_the_configuration() {
     let externals = Externals::new();
-    let rules = externals.sandbox.root().join("defines.yar");
-    std::fs::write(
-        &rules,
+    let rules = externals.sandbox.write_outside(
+        "defines.yar",
         "rule by_define { condition: is_server and region == \"eu\" and filename == \"owned\" }\n",
-    )
-    .unwrap();
+    );
     let corpus = externals.sandbox.corpus("");
     let scan = |extra: &[&str]| {
         let mut args = vec!["custom", text(&corpus), "--rules", text(&rules)];
@@ -306,12 +302,10 @@ fn defines_set_constants_from_the_command_line_or_the_configuration() {
 #[test]
 fn rules_check_prints_warnings_and_errors_with_their_locations() {
     let sandbox = Sandbox::new();
-    let warned = sandbox.root().join("warned.yar");
-    std::fs::write(
-        &warned,
+    let warned = sandbox.write_outside(
+        "warned.yar",
         "rule warn_me {\n  strings:\n    $a = \"abc\"\n  condition:\n    $a and 2\n}\n",
-    )
-    .unwrap();
+    );
     let output = sandbox.run(&["rules", "check", text(&warned)]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let messages = stderr(&output);
@@ -325,12 +319,10 @@ fn rules_check_prints_warnings_and_errors_with_their_locations() {
             .contains("1 rules from 1 files compile (1 warnings)")
     );
 
-    let broken = sandbox.root().join("broken.yar");
-    std::fs::write(
-        &broken,
+    let broken = sandbox.write_outside(
+        "broken.yar",
         "rule broken {\n  condition:\n    nothing_here\n}\n",
-    )
-    .unwrap();
+    );
     let output = sandbox.run(&["rules", "check", text(&broken)]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
@@ -436,12 +428,10 @@ fn sarif_output_validates_against_the_official_schema() {
 #[test]
 fn print_strings_lists_where_patterns_matched_in_text_output() {
     let sandbox = Sandbox::new();
-    let rules = sandbox.root().join("strings.yar");
-    std::fs::write(
-        &rules,
+    let rules = sandbox.write_outside(
+        "strings.yar",
         "rule two_strings : demo {\n  meta:\n    score = 85\n  strings:\n    $a = \"abc\"\n    $b = \"zz\"\n  condition:\n    $a and $b\n}\n",
-    )
-    .unwrap();
+    );
     let file = sandbox.write("sample.txt", "xxabcabc zz");
     let output = sandbox.run(&[
         "scan",
