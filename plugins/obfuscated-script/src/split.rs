@@ -11,15 +11,19 @@ const SINK_WINDOW: usize = 2048;
 /// most four characters: (offset of the line, pieces).
 pub fn near_sink(text: &[u8], sinks: &[usize]) -> Option<(usize, usize)> {
     crate::encoded::windows(text.len(), sinks, SINK_WINDOW).find_map(|(lo, hi)| {
-        // Whole lines: from the line start before `lo` to the line end after `hi`.
-        let lo = text[..lo]
+        // Whole lines around the window, but at most SINK_WINDOW further each way: a minified
+        // file is one long line, and walking all of it for every window would make the check
+        // quadratic in its size.
+        let floor = lo.saturating_sub(SINK_WINDOW);
+        let lo = text[floor..lo]
             .iter()
             .rposition(|&b| b == b'\n')
-            .map_or(0, |at| at + 1);
-        let hi = text[hi..]
+            .map_or(floor, |at| floor + at + 1);
+        let ceiling = (hi + SINK_WINDOW).min(text.len());
+        let hi = text[hi..ceiling]
             .iter()
             .position(|&b| b == b'\n')
-            .map_or(text.len(), |at| hi + at);
+            .map_or(ceiling, |at| hi + at);
         find(&text[lo..hi]).map(|(at, pieces)| (lo + at, pieces))
     })
 }
