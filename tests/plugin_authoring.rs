@@ -108,7 +108,8 @@ fn a_new_plugin_builds_with_plain_cargo_and_passes_its_samples_and_a_broken_one_
         "the harness builds exactly what the author ships"
     );
 
-    // A broken plugin fails its samples, naming the sample and why.
+    // A broken plugin fails its samples, naming the sample and why: here its prefilter (the
+    // pool schemes) no longer admits the sample, so it is never called for it.
     let source = dir.join("src/lib.rs");
     let code = std::fs::read_to_string(&source).unwrap();
     std::fs::write(
@@ -122,7 +123,11 @@ fn a_new_plugin_builds_with_plain_cargo_and_passes_its_samples_and_a_broken_one_
     assert_eq!(failed.status.code(), Some(1), "{}", stdout(&failed));
     let report = stdout(&failed);
     assert!(
-        report.contains("FAIL") && report.contains("start-miner.sh: clean -- nothing was found"),
+        report.contains("FAIL")
+            && report.contains(
+                "start-miner.sh: clean -- the plugin is not called for this file: none of its \
+                 prefilter's strings is in it"
+            ),
         "{report}"
     );
     assert!(report.contains("1 passed, 1 failed"), "{report}");

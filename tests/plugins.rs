@@ -357,34 +357,46 @@ fn plugins_that_must_not_load_are_refused_naming_the_problem() {
     }
 }
 
-#[test]
-fn plugins_of_the_first_contract_keep_working_beside_current_ones_that_see_names() {
-    let old = common::build_test_plugin("tests/plugin-v0_1");
-    let sandbox = Sandbox::new();
-    let info = sandbox.run(&["plugin", "info", "--format", "jsonl", text(&old)]);
+/// The first line of `vigil plugin info --format jsonl PLUGIN`.
+fn plugin_record(sandbox: &Sandbox, plugin: &Path) -> serde_json::Value {
+    let info = sandbox.run(&["plugin", "info", "--format", "jsonl", text(plugin)]);
     assert_eq!(info.status.code(), Some(0), "{}", stderr(&info));
-    let record: serde_json::Value = serde_json::from_str(
-        String::from_utf8(info.stdout)
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
+    let stdout = String::from_utf8(info.stdout).unwrap();
+    serde_json::from_str(stdout.lines().next().unwrap()).unwrap()
+}
+
+#[test]
+fn plugins_of_earlier_contracts_keep_working_beside_current_ones_that_see_names() {
+    let old = common::build_test_plugin("tests/plugin-v0_1");
+    let second = common::build_test_plugin("tests/plugin-v0_2");
+    let sandbox = Sandbox::new();
+    let record = plugin_record(&sandbox, &old);
     assert_eq!(record["contract"], "0.1.0");
     assert_eq!(record["wants_name"], false);
     assert_eq!(record["magic"][0]["anywhere"], false);
+    let record = plugin_record(&sandbox, &second);
+    assert_eq!(record["contract"], "0.2.0");
+    assert_eq!(record["wants_name"], true);
+    assert_eq!(record["magic"][0]["mask"], "ffff00ff");
+    assert_eq!(record["prefilter"], serde_json::json!([]));
 
     let padded = |head: &str| format!("{head}{}", " ".repeat(6000));
     let by_extension = sandbox.write("x.old", padded("xx MARKER"));
     let by_magic = sandbox.write("y.bin", "OLD-CONTRACT MARKER");
     sandbox.write("z.txt", padded("MARKER, but not selected"));
     let named = sandbox.write("Some.Name.HOSTILE", "name");
+    let second_magic = sandbox.write("w.dat", "....V2x2 MARKER");
+    sandbox.write(
+        "v.dat",
+        format!("{}V2x2, past the 4 KiB input", padded(" MARKER")),
+    );
     let scan = sandbox.scan(&[
         "custom",
         text(&sandbox.corpus("")),
         "--plugin",
         text(&old),
+        "--plugin",
+        text(&second),
         "--plugin",
         text(hostile_plugin()),
     ]);
@@ -407,6 +419,7 @@ fn plugins_of_the_first_contract_keep_working_beside_current_ones_that_see_names
             "hostile",
             "name \"Some.Name.HOSTILE\" extension \"hostile\"",
         ),
+        (&second_magic, "second-contract", "named \"w.dat\""),
     ];
     for (path, rule, description) in expected {
         assert!(
@@ -415,7 +428,11 @@ fn plugins_of_the_first_contract_keep_working_beside_current_ones_that_see_names
             scan.stderr
         );
     }
-    assert_eq!(found.len(), 3, "z.txt is not selected: {found:?}");
+    assert_eq!(
+        found.len(),
+        4,
+        "z.txt and v.dat are not selected: {found:?}"
+    );
     assert_eq!(
         scan.of_type("plugin_fault"),
         Vec::<&serde_json::Value>::new()
@@ -437,6 +454,10 @@ fn plugin_list_and_info_show_plugins_and_limits_and_the_cache_is_used() {
         assert!(listing.contains(name), "{listing}");
     }
     assert!(listing.contains("magic 504b0304 at 0"), "{listing}");
+    assert!(
+        listing.contains("only if:  its input holds one of ") && listing.contains("\"eval(\""),
+        "obfuscated-script's prefilter: {listing}"
+    );
     assert!(listing.contains("timeout_ms         250"), "{listing}");
     assert_eq!(listing.matches("compiled: now").count(), 3, "{listing}");
     let cached: Vec<PathBuf> = std::fs::read_dir(sandbox.state_dir().join("plugin-cache"))

@@ -124,7 +124,7 @@ pub fn log(level: Level, message: &str) {
 impl Default for Descriptor {
     /// An empty descriptor: fill in at least `name`, `version`, `description`, and `magic` or
     /// `extensions` (with both empty the plugin is given every file). The input defaults to
-    /// the first 64 KiB, the name is not given.
+    /// the first 64 KiB, the name is not given, and there is no prefilter.
     fn default() -> Self {
         Self {
             name: String::new(),
@@ -135,7 +135,17 @@ impl Default for Descriptor {
             min_size: 0,
             input: InputSize::Prefix(64 * 1024),
             wants_name: false,
+            prefilter: Vec::new(),
         }
+    }
+}
+
+impl Descriptor {
+    /// The prefilter made of these strings: the plugin is called only for files whose input
+    /// holds one of them (ASCII case ignored). List what every one of its checks starts from.
+    pub fn prefilter<S: AsRef<[u8]>>(mut self, strings: impl IntoIterator<Item = S>) -> Self {
+        self.prefilter = strings.into_iter().map(|s| s.as_ref().to_vec()).collect();
+        self
     }
 }
 

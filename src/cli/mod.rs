@@ -16,7 +16,7 @@ pub mod scan;
 pub mod threat;
 pub mod untrusted;
 
-pub use untrusted::{shown, untrusted};
+pub use untrusted::{shown, untrusted, untrusted_bytes};
 
 use std::path::PathBuf;
 

@@ -13,7 +13,7 @@ use vigil_engine::definitions::DefinitionsStore;
 use vigil_engine::plugin::{InputSize, PLUGIN_CACHE, PluginInfo, PluginSet};
 
 use super::output::Format;
-use super::{Context, print_line, untrusted};
+use super::{Context, print_line, untrusted, untrusted_bytes};
 
 /// `vigil plugin ...`
 #[derive(Subcommand)]
@@ -117,6 +117,7 @@ fn to_json(info: &PluginInfo) -> serde_json::Value {
             InputSize::WholeFile => json!("whole_file"),
         },
         "wants_name": info.wants_name,
+        "prefilter": info.prefilter.literals().iter().map(|l| hex(l)).collect::<Vec<_>>(),
         "compiled": if info.from_cache { "cache" } else { "now" },
     })
 }
@@ -166,6 +167,18 @@ fn print_text(info: &PluginInfo) {
     ));
     if info.wants_name {
         print_line("  name:     given the file's name and extension");
+    }
+    let prefilter = info.prefilter.literals();
+    if !prefilter.is_empty() {
+        let shown: Vec<String> = prefilter
+            .iter()
+            .map(|literal| format!("\"{}\"", untrusted_bytes(literal)))
+            .collect();
+        print_line(&format!(
+            "  only if:  its input holds one of {} strings, any case: {}",
+            prefilter.len(),
+            shown.join(" ")
+        ));
     }
     print_line(&format!(
         "  compiled: {}",

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result, bail};
 use serde_json::json;
 use vigil_engine::config::PluginsConfig;
-use vigil_engine::plugin::PluginSet;
+use vigil_engine::plugin::{PluginSet, Refusal};
 use vigil_engine::report::{self, Finding};
 
 use super::output::Format;
@@ -127,7 +127,7 @@ fn test_one(set: &PluginSet, limits: &PluginsConfig, path: &Path) -> Result<Outc
     let data =
         std::fs::read(path).with_context(|| format!("cannot read the sample {}", shown(path)))?;
     let plugin = &set.plugins()[0].info;
-    let selected = plugin.wants(path, &data, limits.max_input_size as usize);
+    let refusal = plugin.refusal(path, &data, limits.max_input_size as usize);
     let (mut findings, mut faults) = (Vec::new(), Vec::new());
     set.scan(path, &data, &mut findings, &mut faults, &set.scan_faults());
     let faults: Vec<String> = faults.into_iter().map(|fault| fault.reason).collect();
@@ -136,11 +136,14 @@ fn test_one(set: &PluginSet, limits: &PluginsConfig, path: &Path) -> Result<Outc
         Some(format!("the plugin faulted: {fault}"))
     } else {
         match &expectation {
-            Expectation::Detect(_) if !selected => Some(
-                "the plugin does not want this file (its magic, extensions or min-size do not \
-                 select it)"
+            Expectation::Detect(_) if refusal.is_some() => Some(match refusal {
+                Some(Refusal::Prefilter) => "the plugin is not called for this file: none of \
+                     its prefilter's strings is in it"
                     .into(),
-            ),
+                _ => "the plugin does not want this file (its magic, extensions or min-size do \
+                     not select it)"
+                    .into(),
+            }),
             Expectation::Detect(_) if findings.is_empty() => Some("nothing was found".into()),
             Expectation::Detect(Some(threat)) if !findings.iter().any(|f| &f.threat == threat) => {
                 Some(format!("{threat} was not found"))
@@ -154,7 +157,7 @@ fn test_one(set: &PluginSet, limits: &PluginsConfig, path: &Path) -> Result<Outc
     Ok(Outcome {
         path: path.to_path_buf(),
         expectation,
-        selected,
+        selected: refusal.is_none(),
         findings,
         faults,
         failure,

@@ -27,6 +27,11 @@ pub fn shown(path: &Path) -> Untrusted<'_> {
     Untrusted(path.as_os_str().as_bytes())
 }
 
+/// Untrusted bytes for people (not UTF-8 shown as `\xNN`).
+pub fn untrusted_bytes(bytes: &[u8]) -> Untrusted<'_> {
+    Untrusted(bytes)
+}
+
 /// Untrusted text for people.
 pub fn untrusted(text: &str) -> Untrusted<'_> {
     Untrusted(text.as_bytes())

@@ -16,6 +16,7 @@ impl Plugin for Noop {
             min_size: 0,
             input: InputSize::WholeFile,
             wants_name: false,
+            prefilter: Vec::new(),
         }
     }
 

@@ -86,6 +86,12 @@ impl PluginHost {
             |state| state,
         )
         .and_then(|()| {
+            bindings::v0_2::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(
+                &mut linker,
+                |state| state,
+            )
+        })
+        .and_then(|()| {
             bindings::v0_1::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(
                 &mut linker,
                 |state| state,
@@ -141,7 +147,7 @@ impl PluginHost {
                 format!(
                     " (the only import allowed is `{}`: plugins get no files, network, clock, \
                      environment or randomness)",
-                    Contract::V0_2.host_import()
+                    Contract::V0_3.host_import()
                 )
             };
             return Err(format!("imports `{name}`, which plugins may not use{fix}"));
@@ -160,7 +166,7 @@ impl PluginHost {
             format!(
                 "does not export the {} interface (with `describe` and `scan`): build it with \
                  vigil_sdk::export_plugin!",
-                Contract::V0_2.detector_export()
+                Contract::V0_3.detector_export()
             )
         })?;
         let prepared = Prepared {
@@ -172,17 +178,24 @@ impl PluginHost {
         Ok((prepared, from_cache))
     }
 
-    /// Calls `describe` in a fresh instance; a 0.1.0 descriptor comes back in the current shape.
+    /// Calls `describe` in a fresh instance; an older descriptor comes back in the current shape.
     pub fn describe(&self, plugin: &Prepared, name: &str) -> Result<bindings::Descriptor, String> {
         self.call(name, |store| {
             let instance = plugin.pre.instantiate(&mut *store)?;
             Ok(match plugin.contract {
-                Contract::V0_2 => {
+                Contract::V0_3 => {
                     let describe = instance.get_typed_func::<(), (bindings::Descriptor,)>(
                         &mut *store,
                         &plugin.describe,
                     )?;
                     describe.call(store, ())?.0
+                }
+                Contract::V0_2 => {
+                    type OldDescriptor =
+                        bindings::v0_2::exports::vigil::plugin::detector::Descriptor;
+                    let describe = instance
+                        .get_typed_func::<(), (OldDescriptor,)>(&mut *store, &plugin.describe)?;
+                    describe.call(store, ())?.0.into()
                 }
                 Contract::V0_1 => {
                     type OldDescriptor =
@@ -206,7 +219,8 @@ impl PluginHost {
         self.call(name, |store| {
             let instance = plugin.pre.instantiate(&mut *store)?;
             Ok(match plugin.contract {
-                Contract::V0_2 => {
+                // The two share the `scan-input` record.
+                Contract::V0_3 | Contract::V0_2 => {
                     let scan = instance
                         .get_typed_func::<(bindings::ScanInputRef<'_>,), (Vec<bindings::Finding>,)>(
                             &mut *store,
@@ -333,10 +347,7 @@ pub struct Prepared {
 impl Prepared {
     /// The version of the contract the plugin was built against.
     pub fn contract(&self) -> &'static str {
-        match self.contract {
-            Contract::V0_1 => "0.1.0",
-            Contract::V0_2 => "0.2.0",
-        }
+        self.contract.version()
     }
 }
 
@@ -458,28 +469,23 @@ impl CallState {
     }
 }
 
-impl bindings::current::vigil::plugin::host::Host for CallState {
-    fn log(&mut self, level: bindings::Level, message: String) {
-        let level = match level {
-            bindings::Level::Debug => "debug",
-            bindings::Level::Info => "info",
-            bindings::Level::Warn => "warn",
-        };
-        CallState::log(self, level, message);
-    }
+/// `host.log` of each contract version: the same bounded log.
+macro_rules! impl_host_log {
+    ($($version:ident),+) => {$(
+        impl bindings::$version::vigil::plugin::host::Host for CallState {
+            fn log(&mut self, level: bindings::$version::vigil::plugin::host::Level, message: String) {
+                use bindings::$version::vigil::plugin::host::Level;
+                let level = match level {
+                    Level::Debug => "debug",
+                    Level::Info => "info",
+                    Level::Warn => "warn",
+                };
+                CallState::log(self, level, message);
+            }
+        }
+    )+};
 }
-
-impl bindings::v0_1::vigil::plugin::host::Host for CallState {
-    fn log(&mut self, level: bindings::v0_1::vigil::plugin::host::Level, message: String) {
-        use bindings::v0_1::vigil::plugin::host::Level;
-        let level = match level {
-            Level::Debug => "debug",
-            Level::Info => "info",
-            Level::Warn => "warn",
-        };
-        CallState::log(self, level, message);
-    }
-}
+impl_host_log!(current, v0_2, v0_1);
 
 /// Enforces `plugins.memory_limit` and `plugins.max_table_elements`, remembering which was hit
 /// so the fault says so.

@@ -1,8 +1,9 @@
 //! WebAssembly detection plugins: loaded into a sandbox with no capabilities, run on the files
 //! they ask for, each call in a fresh instance under time, memory, stack and output limits.
 //!
-//! The contract is the WIT world in `sdk/wit/plugin.wit` (`vigil:plugin/plugin@0.2.0`); plugins
-//! built against the first version (`engine/wit/plugin-0.1.0.wit`) load and run too.
+//! The contract is the WIT world in `sdk/wit/plugin.wit` (`vigil:plugin/plugin@0.3.0`); plugins
+//! built against the earlier versions (`engine/wit/plugin-0.1.0.wit`, `plugin-0.2.0.wit`) load
+//! and run too.
 //! [`PluginHost`] is the sandbox (its own wasmtime engine, the only import `host.log`, the limits);
 //! [`PluginSet`] is what a scan holds: the host and the loaded [`Plugin`]s, shared by every
 //! worker thread. A plugin that traps, runs out of time or memory, or returns malformed data
@@ -14,11 +15,13 @@ mod bindings;
 mod cache;
 mod host;
 mod output;
+mod prefilter;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 pub use host::{PluginHost, Prepared};
+pub use prefilter::Prefilter;
 
 use crate::config::PluginsConfig;
 use crate::error::EngineError;
@@ -82,6 +85,17 @@ impl Magic {
     }
 }
 
+/// Why a plugin is not called for a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The file is smaller than the plugin's `min_size`.
+    TooSmall,
+    /// Neither its magic nor its extensions select the file.
+    NotSelected,
+    /// None of its prefilter's byte strings is in the plugin's input.
+    Prefilter,
+}
+
 /// What a plugin says about itself, checked at load.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginInfo {
@@ -101,7 +115,9 @@ pub struct PluginInfo {
     pub input: InputSize,
     /// Whether it is given the file's name and extension (its results depend on the name).
     pub wants_name: bool,
-    /// The version of the plugin contract it was built against (`0.1.0`, `0.2.0`).
+    /// Byte strings one of which must be in its input for it to be called (none: no condition).
+    pub prefilter: Prefilter,
+    /// The version of the plugin contract it was built against (`0.1.0`, `0.2.0`, `0.3.0`).
     pub contract: &'static str,
     /// Where it was loaded from (a file, or a drop entry).
     pub origin: String,
@@ -113,16 +129,31 @@ pub struct PluginInfo {
 
 impl PluginInfo {
     /// Whether the plugin asked for this file (its whole content in `data`): it is at least
-    /// `min_size` bytes, and a magic matches or the extension is listed (with neither list,
-    /// every file). Magic searched anywhere is looked for in the plugin's input only.
+    /// `min_size` bytes, a magic matches or the extension is listed (with neither list, every
+    /// file), and its input holds one of the prefilter's byte strings (when it has any). Magic
+    /// searched anywhere is looked for in the plugin's input only.
     pub fn wants(&self, path: &Path, data: &[u8], input_limit: usize) -> bool {
+        self.refusal(path, data, input_limit).is_none()
+    }
+
+    /// Why the plugin does not want this file, or `None` when it does (see [`Self::wants`]).
+    pub fn refusal(&self, path: &Path, data: &[u8], input_limit: usize) -> Option<Refusal> {
         if (data.len() as u64) < self.min_size {
-            return false;
+            return Some(Refusal::TooSmall);
         }
+        let input = &data[..data.len().min(self.input_len(input_limit))];
+        if !self.selects(path, data, input) {
+            return Some(Refusal::NotSelected);
+        }
+        (!self.prefilter.admits(input)).then_some(Refusal::Prefilter)
+    }
+
+    /// Whether a magic matches (fixed ones in `data`, searched ones in `input`) or the
+    /// extension is listed; true when the plugin lists neither.
+    fn selects(&self, path: &Path, data: &[u8], input: &[u8]) -> bool {
         if self.magic.is_empty() && self.extensions.is_empty() {
             return true;
         }
-        let input = &data[..data.len().min(self.input_len(input_limit))];
         let magic = self
             .magic
             .iter()
@@ -424,7 +455,8 @@ mod tests {
             min_size: 0,
             input: InputSize::Prefix(4096),
             wants_name: false,
-            contract: "0.2.0",
+            prefilter: Prefilter::none(),
+            contract: "0.3.0",
             origin: String::new(),
             digest: String::new(),
             from_cache: false,
@@ -444,5 +476,38 @@ mod tests {
         info.magic = vec![magic(9_000, b"EVIL", &[], false)];
         info.input = InputSize::Prefix(16);
         assert!(info.wants(path, &file, 16));
+    }
+
+    #[test]
+    fn a_prefilter_admits_only_inputs_holding_one_of_its_byte_strings_within_the_input() {
+        let mut file = vec![b' '; 10_000];
+        file[100..105].copy_from_slice(b"Eval(");
+        file[9_000..9_003].copy_from_slice(b"_0x");
+        let mut info = PluginInfo {
+            name: "p".into(),
+            version: "1".into(),
+            description: String::new(),
+            magic: Vec::new(),
+            extensions: vec!["js".into()],
+            min_size: 0,
+            input: InputSize::Prefix(4096),
+            wants_name: false,
+            prefilter: Prefilter::new(vec![b"_0x".to_vec()]).unwrap(),
+            contract: "0.3.0",
+            origin: String::new(),
+            digest: String::new(),
+            from_cache: false,
+        };
+        let (js, txt) = (Path::new("a.js"), Path::new("a.txt"));
+        assert!(
+            !info.wants(js, &file, usize::MAX),
+            "`_0x` is past the input"
+        );
+        info.input = InputSize::WholeFile;
+        assert!(info.wants(js, &file, usize::MAX));
+        assert!(!info.wants(txt, &file, usize::MAX), "not selected");
+        info.input = InputSize::Prefix(4096);
+        info.prefilter = Prefilter::new(vec![b"eval(".to_vec(), b"_0x".to_vec()]).unwrap();
+        assert!(info.wants(js, &file, usize::MAX), "case is ignored");
     }
 }

@@ -2,7 +2,7 @@
 //! after every call. Anything out of shape is a fault, never a detection.
 
 use super::bindings::{self, Descriptor, Severity};
-use super::{InputSize, Magic, PluginInfo};
+use super::{InputSize, Magic, PluginInfo, Prefilter};
 use crate::config::PluginsConfig;
 use crate::report::Finding;
 
@@ -76,6 +76,8 @@ pub fn descriptor(raw: Descriptor, origin: &str, digest: String) -> Result<Plugi
         bindings::InputSize::Prefix(bytes) => InputSize::Prefix(bytes),
         bindings::InputSize::WholeFile => InputSize::WholeFile,
     };
+    let prefilter =
+        Prefilter::new(raw.prefilter).map_err(|what| format!("describe() returned {what}"))?;
     Ok(PluginInfo {
         name: raw.name,
         version: raw.version,
@@ -98,6 +100,7 @@ pub fn descriptor(raw: Descriptor, origin: &str, digest: String) -> Result<Plugi
         min_size: raw.min_size,
         input,
         wants_name: raw.wants_name,
+        prefilter,
         contract: "",
         origin: origin.to_string(),
         digest,
@@ -208,6 +211,7 @@ mod tests {
             min_size: 0,
             input: InputSize::WholeFile,
             wants_name: false,
+            prefilter: Vec::new(),
         };
         assert!(descriptor(with_mask(b""), "o", String::new()).is_ok());
         let info = descriptor(with_mask(b"\xff\x0f"), "o", String::new()).unwrap();
@@ -221,6 +225,31 @@ mod tests {
             "describe() returned a magic mask of 1 bytes for 2 bytes: give none, or one mask \
              byte per byte"
         );
+    }
+
+    #[test]
+    fn a_prefilter_of_empty_or_overlong_strings_is_refused_by_name() {
+        let with_prefilter = |prefilter: Vec<Vec<u8>>| Descriptor {
+            name: "p".into(),
+            version: "1".into(),
+            description: String::new(),
+            magic: Vec::new(),
+            extensions: vec!["js".into()],
+            min_size: 0,
+            input: InputSize::WholeFile,
+            wants_name: false,
+            prefilter,
+        };
+        let info = descriptor(with_prefilter(vec![b"eval(".to_vec()]), "o", String::new());
+        assert_eq!(info.unwrap().prefilter.literals(), [b"eval(".to_vec()]);
+        for bad in [vec![Vec::new()], vec![vec![b'x'; 65]]] {
+            let err = descriptor(with_prefilter(bad), "o", String::new()).unwrap_err();
+            assert_eq!(
+                err,
+                "describe() returned a bad prefilter: at most 256 byte strings, each of 1 to 64 \
+                 bytes"
+            );
+        }
     }
 
     #[test]
@@ -265,7 +294,8 @@ mod proptests {
             min_size: 0,
             input: InputSize::WholeFile,
             wants_name: false,
-            contract: "0.2.0",
+            prefilter: Prefilter::none(),
+            contract: "0.3.0",
             origin: "test".into(),
             digest: String::new(),
             from_cache: false,

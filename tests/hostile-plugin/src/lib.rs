@@ -25,6 +25,7 @@ impl Plugin for Hostile {
             min_size: 0,
             input: InputSize::WholeFile,
             wants_name: true,
+            prefilter: Vec::new(),
         }
     }
 
