@@ -41,16 +41,23 @@ fn encode(bytes: &[u8]) -> String {
 }
 
 #[test]
-fn wants_scripts_by_extension_or_shebang() {
-    let line = b"var a = document.getElementById('x');\n";
+fn wants_scripts_by_extension_or_shebang_that_hold_what_a_check_starts_from() {
+    let line = b"var a = document.getElementById('x'); eval(a);\n";
     assert!(plugin().wants("x.js", line));
-    assert!(plugin().wants("x.PS1", b"Write-Host 'hello from a PowerShell script'"));
-    assert!(plugin().wants("run", b"#!/bin/sh\necho starting the service now\n"));
+    assert!(plugin().wants("x.PS1", b"Write-Host 'hello'; Invoke-Expression $cmd"));
+    assert!(plugin().wants("run", b"#!/bin/sh\nkernel_version=$(uname -r)\n"));
+    assert!(plugin().wants("x.py", b"x = ''.join(CHR(c) for c in codes)"));
+    assert!(plugin().wants("x.js", b"var _0x4ae948 = ['alpha', 'beta', 'gamma'];"));
     assert!(!plugin().wants("photo.jpg", &[0xff; 64]));
     assert!(
         !plugin().wants("x.js", b"f()"),
         "too small to hide anything"
     );
+    // The prefilter: scripts with no sink, char-code marker, `_0x`/`[0x`, `eval` or `$(` are
+    // not worth a call.
+    assert!(!plugin().wants("x.js", b"var a = document.getElementById('x');\n"));
+    assert!(!plugin().wants("run", b"#!/bin/sh\necho starting the service now\n"));
+    assert!(!plugin().wants("x.py", b"print('evaluate the results of the run')\n"));
 }
 
 #[test]

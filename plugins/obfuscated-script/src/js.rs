@@ -3,6 +3,9 @@
 //! function; js-confuser indexes its constant tables with hex literals (`QUzu_OO[0xc]`). Plain
 //! and minified code does neither (minifiers print numbers in decimal, their shortest form).
 
+/// What every mark starts with (the plugin's prefilter, ignoring case).
+pub const MARKS: &[&str] = &["_0x", "[0x"];
+
 /// Fewest `_0x` hex identifiers, or hex-indexed table reads, that mark an obfuscator's output.
 const MIN_MARKS: usize = 20;
 

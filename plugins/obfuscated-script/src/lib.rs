@@ -54,7 +54,16 @@ impl Plugin for ObfuscatedScript {
             min_size: 32,
             input: InputSize::Prefix(PREFIX),
             wants_name: true,
+            ..Descriptor::default()
         }
+        // Every check starts from one of these: the host skips the many scripts with none.
+        .prefilter(
+            encoded::SINKS
+                .iter()
+                .chain(charcodes::MARKERS)
+                .chain(js::MARKS)
+                .chain(shell::MARKS),
+        )
     }
 
     fn scan(input: ScanInput) -> Vec<Finding> {

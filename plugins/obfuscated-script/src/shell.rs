@@ -3,6 +3,10 @@
 //! shell that spells commands with globs and `printf` of octal codes (bashsmash:
 //! `__() {/???/??n/???n?f ${#};}; $(...)`).
 
+/// What each check starts from (the plugin's prefilter, ignoring case): `eval` followed by
+/// what may come before the first glued variable, and command substitution.
+pub const MARKS: &[&str] = &["eval ", "eval\t", "eval\"", "eval$", "$("];
+
 /// Fewest variables glued together in one `eval`.
 const MIN_GLUED: usize = 5;
 /// Shortest line considered for symbol-only code.
@@ -60,13 +64,13 @@ fn split_and_eval(text: &[u8]) -> Option<Found> {
     None
 }
 
-/// A long line made almost only of symbols, with command substitution.
+/// A long line made almost only of symbols, with command substitution (`$(`).
 fn symbol_only(text: &[u8]) -> Option<Found> {
     let mut start = 0;
     for line in text.split(|&b| b == b'\n') {
         if line.len() >= MIN_SYMBOL_LINE {
             let alnum = line.iter().filter(|b| b.is_ascii_alphanumeric()).count();
-            let substitutes = line.windows(2).any(|w| w == b"$(") || line.contains(&b'`');
+            let substitutes = line.windows(2).any(|w| w == b"$(");
             if alnum * 100 <= line.len() * MAX_ALNUM_PERCENT && substitutes {
                 return Some(Found {
                     threat: "Obfuscated:Shell/SymbolOnly",
