@@ -102,12 +102,14 @@ pub struct ScanInputRefV0_1<'a> {
     pub complete: bool,
 }
 
-impl From<v0_1::exports::vigil::plugin::detector::Descriptor> for Descriptor {
-    /// A 0.1.0 descriptor in the current shape: magic at fixed offsets, all bits, no name.
+impl From<v0_1::exports::vigil::plugin::detector::Descriptor>
+    for v0_2::exports::vigil::plugin::detector::Descriptor
+{
+    /// A 0.1.0 descriptor in the 0.2.0 shape: magic at fixed offsets, all bits, no name.
     fn from(old: v0_1::exports::vigil::plugin::detector::Descriptor) -> Self {
-        use current::exports::vigil::plugin::detector::Magic;
         use v0_1::exports::vigil::plugin::detector::InputSize as OldInputSize;
-        Descriptor {
+        use v0_2::exports::vigil::plugin::detector::{InputSize, Magic};
+        Self {
             name: old.name,
             version: old.version,
             description: old.description,
@@ -128,7 +130,6 @@ impl From<v0_1::exports::vigil::plugin::detector::Descriptor> for Descriptor {
                 OldInputSize::WholeFile => InputSize::WholeFile,
             },
             wants_name: false,
-            prefilter: Vec::new(),
         }
     }
 }

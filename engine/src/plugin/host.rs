@@ -200,9 +200,11 @@ impl PluginHost {
                 Contract::V0_1 => {
                     type OldDescriptor =
                         bindings::v0_1::exports::vigil::plugin::detector::Descriptor;
+                    type NextDescriptor =
+                        bindings::v0_2::exports::vigil::plugin::detector::Descriptor;
                     let describe = instance
                         .get_typed_func::<(), (OldDescriptor,)>(&mut *store, &plugin.describe)?;
-                    describe.call(store, ())?.0.into()
+                    NextDescriptor::from(describe.call(store, ())?.0).into()
                 }
             })
         })

@@ -171,6 +171,26 @@ impl PluginInfo {
 }
 
 impl PluginInfo {
+    /// A plugin named `p` that wants every file, whole, for unit tests to change.
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> Self {
+        Self {
+            name: "p".into(),
+            version: "1".into(),
+            description: String::new(),
+            magic: Vec::new(),
+            extensions: Vec::new(),
+            min_size: 0,
+            input: InputSize::WholeFile,
+            wants_name: false,
+            prefilter: Prefilter::none(),
+            contract: "0.3.0",
+            origin: String::new(),
+            digest: String::new(),
+            from_cache: false,
+        }
+    }
+
     /// How many bytes of a file the plugin is given, when no plugin may get more than
     /// `most` (`plugins.max_input_size`).
     pub fn input_len(&self, most: usize) -> usize {
@@ -447,19 +467,9 @@ mod tests {
         let mut file = vec![b' '; 10_000];
         file[9_000..9_004].copy_from_slice(b"EVIL");
         let mut info = PluginInfo {
-            name: "p".into(),
-            version: "1".into(),
-            description: String::new(),
             magic: vec![magic(0, b"EVIL", &[], true)],
-            extensions: Vec::new(),
-            min_size: 0,
             input: InputSize::Prefix(4096),
-            wants_name: false,
-            prefilter: Prefilter::none(),
-            contract: "0.3.0",
-            origin: String::new(),
-            digest: String::new(),
-            from_cache: false,
+            ..PluginInfo::for_tests()
         };
         let path = Path::new("f");
         assert!(
@@ -484,19 +494,10 @@ mod tests {
         file[100..105].copy_from_slice(b"Eval(");
         file[9_000..9_003].copy_from_slice(b"_0x");
         let mut info = PluginInfo {
-            name: "p".into(),
-            version: "1".into(),
-            description: String::new(),
-            magic: Vec::new(),
             extensions: vec!["js".into()],
-            min_size: 0,
             input: InputSize::Prefix(4096),
-            wants_name: false,
             prefilter: Prefilter::new(vec![b"_0x".to_vec()]).unwrap(),
-            contract: "0.3.0",
-            origin: String::new(),
-            digest: String::new(),
-            from_cache: false,
+            ..PluginInfo::for_tests()
         };
         let (js, txt) = (Path::new("a.js"), Path::new("a.txt"));
         assert!(

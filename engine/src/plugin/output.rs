@@ -285,21 +285,7 @@ mod proptests {
     use super::*;
 
     fn info() -> PluginInfo {
-        PluginInfo {
-            name: "p".into(),
-            version: "1".into(),
-            description: String::new(),
-            magic: Vec::new(),
-            extensions: Vec::new(),
-            min_size: 0,
-            input: InputSize::WholeFile,
-            wants_name: false,
-            prefilter: Prefilter::none(),
-            contract: "0.3.0",
-            origin: "test".into(),
-            digest: String::new(),
-            from_cache: false,
-        }
+        PluginInfo::for_tests()
     }
 
     fn finding() -> impl Strategy<Value = bindings::Finding> {
