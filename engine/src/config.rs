@@ -26,6 +26,72 @@ pub struct Config {
     pub quarantine: QuarantineConfig,
     /// Settings of the YARA rules.
     pub yara: YaraConfig,
+    /// Archives and compressed files: whether their members are scanned, and the limits.
+    pub archives: ArchivesConfig,
+}
+
+/// `[archives]`: members of archives and compressed files are scanned like files, recursively,
+/// within these limits (per top-level file on disk). A limit stops what it bounds cleanly, with a
+/// `limit` record; what was found before stands.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArchivesConfig {
+    /// Whether members are extracted and scanned at all.
+    pub enabled: bool,
+    /// Most bytes extracted from one file on disk, all members and depths together.
+    pub max_total_size: u64,
+    /// Most bytes of one member scanned; a larger member's first bytes are.
+    pub max_member_size: u64,
+    /// Deepest nesting extracted (an archive in an archive is depth 2).
+    pub max_depth: u32,
+    /// Most members extracted from one file on disk.
+    pub max_members: u64,
+    /// Largest ratio of a member's size to its compressed size, past its first MiB.
+    pub max_ratio: u64,
+    /// Longest time spent extracting one file on disk, in milliseconds.
+    pub max_time_ms: u64,
+    /// Most memory one decoder may ask for (an xz or LZMA dictionary, a zstd window), in bytes.
+    pub max_decoder_memory: u64,
+    /// Report a file as a detection when a limit stopped part of its extraction.
+    pub alert_on_limit: bool,
+    /// Report a file as a detection when it holds an encrypted member.
+    pub alert_encrypted: bool,
+}
+
+impl Default for ArchivesConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_total_size: 400 * 1024 * 1024,
+            max_member_size: 64 * 1024 * 1024,
+            max_depth: 17,
+            max_members: 10_000,
+            max_ratio: 1_000,
+            max_time_ms: 60_000,
+            max_decoder_memory: 64 * 1024 * 1024,
+            alert_on_limit: false,
+            alert_encrypted: false,
+        }
+    }
+}
+
+impl ArchivesConfig {
+    /// Checks the limits are usable; the message names the key.
+    fn validate(&self) -> Result<(), String> {
+        let at_least_one = [
+            ("max_total_size", self.max_total_size),
+            ("max_member_size", self.max_member_size),
+            ("max_depth", self.max_depth.into()),
+            ("max_members", self.max_members),
+            ("max_ratio", self.max_ratio),
+            ("max_time_ms", self.max_time_ms),
+            ("max_decoder_memory", self.max_decoder_memory),
+        ];
+        if let Some((key, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
+            return Err(format!("archives.{key}: must be at least 1"));
+        }
+        Ok(())
+    }
 }
 
 /// `[yara]`: constants the rules may use as external variables, as `yr --define` sets them
@@ -422,6 +488,7 @@ impl Config {
             }
         }
         self.plugins.validate()?;
+        self.archives.validate()?;
         crate::detect::externals::check_defines(&self.yara.defines)
             .map_err(|why| format!("yara.defines: {why}"))?;
         if self.antivirus_engine.scan_timeout == 0 {

@@ -163,6 +163,7 @@ mod tests {
             description: String::new(),
             offset: None,
             details: None,
+            member: Vec::new(),
         }
     }
 

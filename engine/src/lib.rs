@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+pub mod archive;
 pub(crate) mod builtin;
 pub mod cache;
 pub mod config;
@@ -28,6 +29,7 @@ pub mod error;
 pub(crate) mod exclusions;
 pub(crate) mod fault;
 pub(crate) mod input;
+mod member_scan;
 pub mod object;
 pub mod plugin;
 pub mod quarantine;

@@ -53,6 +53,9 @@ pub struct Finding {
     pub offset: Option<u64>,
     /// What a YARA rule matched and says about itself; `None` for other detectors.
     pub details: Option<Box<RuleDetails>>,
+    /// Where inside an archive: member names from the outermost archive in (empty: the file
+    /// itself). The offset is then in the innermost member.
+    pub member: Vec<Vec<u8>>,
 }
 
 /// A YARA detection's details: the rule's tags and metadata, and where its patterns matched
@@ -177,6 +180,20 @@ pub enum ScanEvent {
         /// Why it was disabled.
         reason: String,
     },
+    /// Part of an archive was not scanned: a limit of `[archives]` stopped it, a member is
+    /// encrypted, or the archive is damaged. What was scanned before stands.
+    Limit {
+        /// The file on disk.
+        path: PathBuf,
+        /// The member it is about, outer to inner (empty: the file itself).
+        member: Vec<Vec<u8>>,
+        /// Which limit (`max_member_size`, ..., `encrypted`, `damaged`).
+        limit: &'static str,
+        /// The configuration key that sets it, when one does.
+        key: Option<&'static str>,
+        /// What happened.
+        reason: String,
+    },
     /// A detected file was moved into the quarantine vault.
     Quarantined {
         /// Where the file was.
@@ -196,6 +213,7 @@ impl ScanEvent {
             | ScanEvent::Allowed { path, .. }
             | ScanEvent::PluginFault { path, .. }
             | ScanEvent::PluginDisabled { path, .. }
+            | ScanEvent::Limit { path, .. }
             | ScanEvent::Quarantined { path, .. } => path,
         }
     }
@@ -209,6 +227,7 @@ impl ScanEvent {
             ScanEvent::Allowed { .. } => "allowed",
             ScanEvent::PluginFault { .. } => "plugin_fault",
             ScanEvent::PluginDisabled { .. } => "plugin_disabled",
+            ScanEvent::Limit { .. } => "limit",
             ScanEvent::Quarantined { .. } => "quarantined",
         }
     }
@@ -241,12 +260,48 @@ impl Serialize for ScanEvent {
             ScanEvent::Error { reason, .. } | ScanEvent::Skipped { reason, .. } => {
                 map.serialize_entry("reason", reason)?;
             }
+            ScanEvent::Limit {
+                member,
+                limit,
+                key,
+                reason,
+                ..
+            } => {
+                serialize_member(&mut map, member)?;
+                map.serialize_entry("limit", limit)?;
+                map.serialize_entry("key", key)?;
+                map.serialize_entry("reason", reason)?;
+            }
         }
         map.end()
     }
 }
 
+/// Writes `member` (names as lossy UTF-8, outer to inner) when the chain is not empty, and
+/// `member_hex` (every name's bytes in hex) when a name is not UTF-8.
+fn serialize_member<M: SerializeMap>(map: &mut M, member: &[Vec<u8>]) -> Result<(), M::Error> {
+    if member.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = member
+        .iter()
+        .map(|name| String::from_utf8_lossy(name).into_owned())
+        .collect();
+    map.serialize_entry("member", &names)?;
+    if member.iter().any(|name| std::str::from_utf8(name).is_err()) {
+        let hex: Vec<String> = member.iter().map(|name| hex(name)).collect();
+        map.serialize_entry("member_hex", &hex)?;
+    }
+    Ok(())
+}
+
+/// Bytes in lower-case hex.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
 fn serialize_finding<M: SerializeMap>(map: &mut M, finding: &Finding) -> Result<(), M::Error> {
+    serialize_member(map, &finding.member)?;
     map.serialize_entry("threat", &finding.threat)?;
     map.serialize_entry("detector", finding.detector)?;
     map.serialize_entry("rule", &finding.rule)?;
@@ -293,13 +348,9 @@ pub fn path_lossy(path: &Path) -> String {
 
 /// The bytes of a path that is not valid UTF-8, in hex (`None` for a UTF-8 path).
 pub fn path_hex(path: &Path) -> Option<String> {
-    path.to_str().is_none().then(|| {
-        path.as_os_str()
-            .as_bytes()
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect()
-    })
+    path.to_str()
+        .is_none()
+        .then(|| hex(path.as_os_str().as_bytes()))
 }
 
 /// For `#[serde(flatten, serialize_with = ...)]` on a field named `path`: `path` and `path_hex`.
@@ -352,6 +403,10 @@ pub struct ScanSummary {
     pub quarantined: u64,
     /// Plugin calls that failed.
     pub plugin_faults: u64,
+    /// Archive members extracted and scanned (they are not counted in `files_scanned`).
+    pub members_scanned: u64,
+    /// `limit` records: parts of archives not scanned.
+    pub limits: u64,
     /// Of the files scanned, those whose result came from the scan cache (unchanged since an
     /// earlier scan): not read.
     pub cache_hits: u64,

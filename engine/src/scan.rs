@@ -25,6 +25,7 @@ use crate::discover;
 use crate::error::EngineError;
 use crate::exclusions::Exclusions;
 use crate::input::{CUT_SHORT, Contents, FileReader};
+use crate::member_scan;
 use crate::object::{ScanObject, Unscannable};
 use crate::plugin::{PLUGIN_CACHE, PluginFault, PluginSet};
 use crate::quarantine::Vault;
@@ -298,6 +299,9 @@ impl Engine {
                 }
                 .fetch_add(1, Ordering::Relaxed);
             }
+            counters
+                .members_scanned
+                .fetch_add(scanned.members, Ordering::Relaxed);
             if let Some(bytes) = scanned.bytes {
                 counters.files_scanned.fetch_add(1, Ordering::Relaxed);
                 if bytes > 0 {
@@ -351,6 +355,7 @@ impl Engine {
                         bytes: Some(0),
                         infected: false,
                         cache_hit: Some(CacheHit::File),
+                        members: 0,
                     };
                     record(object.path(), hit);
                     return true;
@@ -588,6 +593,8 @@ struct Scanned {
     infected: bool,
     /// Whether the result came from a cache.
     cache_hit: Option<CacheHit>,
+    /// Archive members extracted and scanned.
+    members: u64,
 }
 
 /// Which cache gave a file's result.
@@ -611,6 +618,8 @@ struct Detected {
     complete: bool,
     /// The result came from the file-hash cache.
     from_content_cache: bool,
+    /// Archive members extracted and scanned.
+    members: u64,
 }
 
 impl Worker<'_> {
@@ -636,6 +645,7 @@ impl Worker<'_> {
                 bytes: Some(0),
                 infected: !threats.names.is_empty(),
                 cache_hit: Some(CacheHit::File),
+                members: 0,
             };
         }
         let place = engine.cache_place(object, names, self.volumes);
@@ -672,6 +682,7 @@ impl Worker<'_> {
                 bytes: None,
                 infected,
                 cache_hit: None,
+                members: detected.members,
             };
         }
         if act {
@@ -688,6 +699,7 @@ impl Worker<'_> {
             bytes: Some(contents.bytes),
             infected,
             cache_hit,
+            members: detected.members,
         }
     }
 
@@ -791,11 +803,30 @@ fn detect_with(
             result: Ok(()),
             complete: true,
             from_content_cache: true,
+            members: 0,
         };
     }
-    let result = detector.scan(input.path, input.uid, input.bytes, findings, faults);
-    // A plugin that faulted, or that this scan disabled, did not look at these bytes.
-    let complete = result.is_ok() && faults.is_empty() && !detector.plugins_disabled();
+    let mut result = detector.scan(input.path, input.uid, input.bytes, findings, faults);
+    let members = member_scan::scan_members(
+        detector,
+        &engine.config.archives,
+        input.path,
+        input.bytes,
+        findings,
+        faults,
+    );
+    for hit in &members.limits {
+        report(member_scan::limit_event(input.path, hit));
+    }
+    if let (Ok(()), Some(reason)) = (&result, members.error) {
+        result = Err(reason);
+    }
+    // A plugin that faulted, or that this scan disabled, did not look at these bytes; a limit
+    // left part of an archive unscanned (kept out of the caches, so it is said again).
+    let complete = result.is_ok()
+        && faults.is_empty()
+        && !detector.plugins_disabled()
+        && members.limits.is_empty();
     report_faults(input.path, faults, report);
     let findings = std::mem::take(findings);
     let digest = match &content_cache {
@@ -814,6 +845,7 @@ fn detect_with(
         result,
         complete,
         from_content_cache: false,
+        members: members.members,
     }
 }
 
@@ -879,6 +911,8 @@ struct Counters {
     allowed: AtomicU64,
     quarantined: AtomicU64,
     plugin_faults: AtomicU64,
+    members_scanned: AtomicU64,
+    limits: AtomicU64,
     cache_hits: AtomicU64,
     file_hash_hits: AtomicU64,
 }
@@ -892,6 +926,7 @@ impl Counters {
             ScanEvent::Allowed { .. } => &self.allowed,
             ScanEvent::Quarantined { .. } => &self.quarantined,
             ScanEvent::PluginFault { .. } => &self.plugin_faults,
+            ScanEvent::Limit { .. } => &self.limits,
             ScanEvent::PluginDisabled { .. } => return,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -908,6 +943,8 @@ impl Counters {
             allowed: self.allowed.load(Ordering::Relaxed),
             quarantined: self.quarantined.load(Ordering::Relaxed),
             plugin_faults: self.plugin_faults.load(Ordering::Relaxed),
+            members_scanned: self.members_scanned.load(Ordering::Relaxed),
+            limits: self.limits.load(Ordering::Relaxed),
             cache_hits: self.cache_hits.load(Ordering::Relaxed),
             file_hash_hits: self.file_hash_hits.load(Ordering::Relaxed),
             cancelled: false,

@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use vigil_engine::report::SummaryRecord;
 use vigil_engine::{ScanEvent, ScanSink, ScanSummary};
 
-use super::{shown, untrusted};
+use super::{shown, untrusted, untrusted_bytes};
 
 /// Output formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -105,6 +105,12 @@ impl Printer {
                     summary.errors,
                     summary.skipped
                 ));
+                if summary.members_scanned > 0 || summary.limits > 0 {
+                    self.write(&format!(
+                        "{} archive members scanned, {} limits reached",
+                        summary.members_scanned, summary.limits
+                    ));
+                }
                 if summary.plugin_faults > 0 {
                     self.write(&format!(
                         "{} plugin calls failed (plugin_fault lines above)",
@@ -132,7 +138,7 @@ impl ScanSink for Printer {
                         .unwrap_or_default();
                     let mut text = format!(
                         "DETECTED {}: {} [{}] (rule {}){at}",
-                        shown(path),
+                        with_member(path, &finding.member),
                         untrusted(&finding.threat),
                         untrusted(&finding.severity),
                         untrusted(&finding.rule)
@@ -191,6 +197,18 @@ impl ScanSink for Printer {
                     untrusted(plugin),
                     untrusted(reason)
                 )),
+                ScanEvent::Limit {
+                    path,
+                    member,
+                    limit,
+                    key,
+                    reason,
+                } => self.write(&format!(
+                    "LIMIT    {}: {limit}{}: {}",
+                    with_member(path, member),
+                    key.map(|key| format!(" ({key})")).unwrap_or_default(),
+                    untrusted(reason)
+                )),
             },
         }
     }
@@ -204,4 +222,20 @@ impl ScanSink for Printer {
             bar.set_message(format!("{files} files  {}", shown(path)));
         }
     }
+}
+
+/// A file, and the member inside it when there is one: `path!outer!inner`, every name shown as
+/// untrusted text with `!` escaped as `\!` (a backslash in a name shows doubled), so the
+/// rendering cannot be read two ways.
+fn with_member(path: &Path, member: &[Vec<u8>]) -> String {
+    if member.is_empty() {
+        return shown(path).to_string();
+    }
+    let escape = |text: String| text.replace('!', "\\!");
+    let mut out = escape(shown(path).to_string());
+    for name in member {
+        out.push('!');
+        out.push_str(&escape(untrusted_bytes(name).to_string()));
+    }
+    out
 }

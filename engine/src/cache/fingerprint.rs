@@ -14,7 +14,7 @@ use crate::detect::yara::RuleSource;
 use crate::plugin::PluginSet;
 
 /// Bumped when the cache file format or the meaning of an entry changes.
-pub(crate) const CACHE_FORMAT: u32 = 2;
+pub(crate) const CACHE_FORMAT: u32 = 3;
 
 /// Configuration keys that change what the detectors return; they are in [`ResultSettings`].
 pub const RESULT_KEYS: &[&str] = &[
@@ -33,6 +33,16 @@ pub const RESULT_KEYS: &[&str] = &[
     "plugins.max_faults",
     "plugins.max_log_lines",
     "plugins.max_log_line",
+    "archives.enabled",
+    "archives.max_total_size",
+    "archives.max_member_size",
+    "archives.max_depth",
+    "archives.max_members",
+    "archives.max_ratio",
+    "archives.max_time_ms",
+    "archives.max_decoder_memory",
+    "archives.alert_on_limit",
+    "archives.alert_encrypted",
 ];
 
 /// Configuration keys that do not change what the detectors return: which files are scanned
@@ -75,6 +85,8 @@ pub struct ResultSettings {
     pub plugins: PluginsConfig,
     /// `[yara]`, every key (`defines` with any `--define` merged in by the engine builder).
     pub yara: crate::config::YaraConfig,
+    /// `[archives]`, every key.
+    pub archives: crate::config::ArchivesConfig,
 }
 
 impl ResultSettings {
@@ -85,6 +97,7 @@ impl ResultSettings {
             scan_timeout: config.antivirus_engine.scan_timeout,
             plugins: config.plugins.clone(),
             yara: config.yara.clone(),
+            archives: config.archives.clone(),
         }
     }
 }

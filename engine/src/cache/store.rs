@@ -93,6 +93,7 @@ fn put_result(out: &mut Vec<u8>, result: &CachedResult) {
         out.push(match finding.detector {
             "hash" => 0,
             "yara" => 1,
+            "archive" => 3,
             _ => 2,
         });
         put_str(out, &finding.rule);
@@ -112,12 +113,21 @@ fn put_result(out: &mut Vec<u8>, result: &CachedResult) {
             .map(|details| serde_json::to_string(details).expect("details serialize"))
             .unwrap_or_default();
         put_str(out, &details);
+        // Where inside an archive: the member chain, outer to inner.
+        out.extend_from_slice(&(finding.member.len() as u32).to_le_bytes());
+        for name in &finding.member {
+            put_bytes(out, name);
+        }
     }
 }
 
 fn put_str(out: &mut Vec<u8>, text: &str) {
-    out.extend_from_slice(&(text.len() as u32).to_le_bytes());
-    out.extend_from_slice(text.as_bytes());
+    put_bytes(out, text.as_bytes());
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(bytes);
 }
 
 /// Reads the header alone, without checking the rest (for listing files).
@@ -256,6 +266,17 @@ impl<'a> Reader<'a> {
         String::from_utf8(bytes.to_vec()).map_err(|_| "text that is not UTF-8".into())
     }
 
+    /// A member chain: a count, then each name's bytes.
+    fn member(&mut self) -> Result<Vec<Vec<u8>>, String> {
+        let count = self.u32()?;
+        (0..count)
+            .map(|_| {
+                let len = self.u32()? as usize;
+                Ok(self.take(len)?.to_vec())
+            })
+            .collect()
+    }
+
     fn result(&mut self) -> Result<CachedResult, String> {
         let count = self.u32()?;
         if count == 0 {
@@ -269,6 +290,7 @@ impl<'a> Reader<'a> {
                 0 => "hash",
                 1 => "yara",
                 2 => "plugin",
+                3 => "archive",
                 other => return Err(format!("unknown detector {other}")),
             };
             findings.push(Finding {
@@ -289,6 +311,7 @@ impl<'a> Reader<'a> {
                             .map_err(|err| format!("bad details: {err}"))?,
                     )),
                 },
+                member: self.member()?,
             });
         }
         Ok(CachedResult::new(findings, Some(digest)))
@@ -308,6 +331,7 @@ mod tests {
             description: "a sample".into(),
             offset: Some(7),
             details: None,
+            member: vec![b"a.zip".to_vec(), b"\xffx".to_vec()],
         };
         let yara = Finding {
             detector: "yara",

@@ -69,6 +69,7 @@ impl HashLists {
                 description: "SHA-256 of the file is in a known-bad hash list".into(),
                 offset: None,
                 details: None,
+                member: Vec::new(),
             });
         }
     }

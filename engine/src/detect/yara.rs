@@ -411,6 +411,7 @@ fn finding_for(rule: &yara_x::Rule, max_matches: usize) -> Finding {
             matches,
             more_matches,
         })),
+        member: Vec::new(),
     }
 }
 

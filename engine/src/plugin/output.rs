@@ -158,6 +158,7 @@ pub fn check(
                     .collect(),
                 offset: finding.offset,
                 details: None,
+                member: Vec::new(),
             })
         })
         .collect()

@@ -1,0 +1,264 @@
+//! The format readers: each offers an archive's members, decoded as they are read, to a visitor,
+//! and reports what it could not read. Everything is read from memory; nothing is written.
+
+use std::io::{Cursor, Read};
+
+use super::{Entry, Flow, Format, Trouble};
+
+/// Bounds on decoders, from `[archives]`.
+pub(crate) struct Decoding {
+    /// `archives.max_decoder_memory`, in bytes.
+    pub max_decoder_memory: u64,
+}
+
+impl Decoding {
+    /// The limit in KiB, as lzma-rust2 takes it.
+    fn kib(&self) -> u32 {
+        u32::try_from(self.max_decoder_memory / 1024).unwrap_or(u32::MAX)
+    }
+
+    /// The largest zstd window, as a power of two.
+    fn zstd_window_log(&self) -> u32 {
+        (63 - self.max_decoder_memory.max(1).leading_zeros()).clamp(10, 31)
+    }
+}
+
+/// Offers every member of `data` (an archive of `format` whose own name is `name`) to `visit`
+/// until it breaks; returns what could not be read.
+pub(crate) fn each_member(
+    format: Format,
+    data: &[u8],
+    name: &[u8],
+    limits: &Decoding,
+    visit: &mut dyn FnMut(Entry<'_>) -> Flow,
+) -> Vec<Trouble> {
+    match format {
+        Format::Zip => zip(data, limits, visit),
+        Format::Tar => tar(&mut { data }, visit),
+        Format::Gzip => {
+            let mut reader = flate2::read::MultiGzDecoder::new(data);
+            stream(&mut reader, data, name, visit)
+        }
+        Format::Bzip2 => {
+            let mut reader = bzip2::read::MultiBzDecoder::new(data);
+            stream(&mut reader, data, name, visit)
+        }
+        Format::Xz => {
+            let mut reader = lzma_rust2::XzReader::new_mem_limit(data, true, limits.kib());
+            stream(&mut reader, data, name, visit)
+        }
+        Format::Zstd => match zstd_reader(data, limits) {
+            Ok(mut reader) => stream(&mut reader, data, name, visit),
+            Err(trouble) => vec![trouble],
+        },
+    }
+}
+
+/// Whether a decoder's error says it refused the memory a dictionary or window needs.
+pub(crate) fn is_memory_refusal(text: &str) -> bool {
+    // lzma-rust2: "needed memory too big for mem_limit_kb"; zstd: "Frame requires too much
+    // memory for decoding".
+    text.contains("mem_limit") || text.contains("too much memory")
+}
+
+/// A compressed stream: one member, named after the file without its compression suffix.
+fn stream(
+    reader: &mut dyn Read,
+    data: &[u8],
+    name: &[u8],
+    visit: &mut dyn FnMut(Entry<'_>) -> Flow,
+) -> Vec<Trouble> {
+    let _ = visit(Entry {
+        name: decompressed_name(name),
+        reader: Some(reader),
+        compressed: data.len() as u64,
+    });
+    Vec::new()
+}
+
+/// `x.tar.gz` -> `x.tar`, `x.tgz` -> `x.tar`, `x.gz` -> `x`; other names unchanged.
+fn decompressed_name(name: &[u8]) -> Vec<u8> {
+    let lower = name.to_ascii_lowercase();
+    for (suffix, replacement) in [
+        (&b".tgz"[..], &b".tar"[..]),
+        (b".tbz2", b".tar"),
+        (b".tbz", b".tar"),
+        (b".txz", b".tar"),
+        (b".tzst", b".tar"),
+        (b".gz", b""),
+        (b".bz2", b""),
+        (b".xz", b""),
+        (b".zst", b""),
+    ] {
+        if lower.ends_with(suffix) && lower.len() > suffix.len() {
+            let mut out = name[..name.len() - suffix.len()].to_vec();
+            out.extend_from_slice(replacement);
+            return out;
+        }
+    }
+    name.to_vec()
+}
+
+/// A zstd decoder that refuses windows over the limit.
+fn zstd_reader<'d>(
+    data: &'d [u8],
+    limits: &Decoding,
+) -> Result<zstd::stream::read::Decoder<'static, std::io::BufReader<&'d [u8]>>, Trouble> {
+    let mut reader = zstd::stream::read::Decoder::new(data)
+        .map_err(|err| Trouble::Damaged(format!("zstd: {err}")))?;
+    reader
+        .window_log_max(limits.zstd_window_log())
+        .map_err(|err| Trouble::Damaged(format!("zstd: {err}")))?;
+    Ok(reader)
+}
+
+/// tar: regular files, in order, read as `reader` gives them (a decoder, for a .tar.gz).
+pub(crate) fn tar(reader: &mut dyn Read, visit: &mut dyn FnMut(Entry<'_>) -> Flow) -> Vec<Trouble> {
+    let mut archive = tar::Archive::new(reader);
+    let entries = match archive.entries() {
+        Ok(entries) => entries,
+        Err(err) => return vec![Trouble::Damaged(format!("tar: {err}"))],
+    };
+    for entry in entries {
+        let mut entry = match entry {
+            Ok(entry) => entry,
+            Err(err) => return vec![Trouble::Damaged(format!("tar: {err}"))],
+        };
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let name = entry.path_bytes().into_owned();
+        let compressed = entry.size();
+        let flow = visit(Entry {
+            name,
+            reader: Some(&mut entry),
+            compressed,
+        });
+        if flow.is_break() {
+            break;
+        }
+    }
+    Vec::new()
+}
+
+/// zip: files in central-directory order. LZMA, xz and zstd members are decoded here, under the
+/// decoder-memory limit; the other methods by the `zip` crate.
+fn zip(data: &[u8], limits: &Decoding, visit: &mut dyn FnMut(Entry<'_>) -> Flow) -> Vec<Trouble> {
+    let mut archive = match zip::ZipArchive::new(Cursor::new(data)) {
+        Ok(archive) => archive,
+        Err(err) => return vec![Trouble::Damaged(format!("zip: {err}"))],
+    };
+    let mut troubles = Vec::new();
+    for index in 0..archive.len() {
+        let (name, encrypted, method, compressed, raw) = match archive.by_index_raw(index) {
+            Ok(file) if !file.is_file() => continue,
+            Ok(file) => {
+                let raw = file.data_start().and_then(|start| {
+                    let start = usize::try_from(start).ok()?;
+                    let end = start.checked_add(usize::try_from(file.compressed_size()).ok()?)?;
+                    data.get(start..end)
+                });
+                (
+                    file.name_raw().to_vec(),
+                    file.encrypted(),
+                    file.compression(),
+                    file.compressed_size(),
+                    raw,
+                )
+            }
+            Err(err) => {
+                troubles.push(Trouble::Damaged(format!("zip entry {index}: {err}")));
+                continue;
+            }
+        };
+        if encrypted {
+            if visit(Entry {
+                name,
+                reader: None,
+                compressed,
+            })
+            .is_break()
+            {
+                break;
+            }
+            continue;
+        }
+        let flow = match (method, raw) {
+            (zip::CompressionMethod::Xz | zip::CompressionMethod::Zstd, Some(raw))
+            | (zip::CompressionMethod::Lzma, Some(raw)) => match own_decoder(method, raw, limits) {
+                Ok(mut reader) => visit(Entry {
+                    name,
+                    reader: Some(&mut *reader),
+                    compressed,
+                }),
+                Err(trouble) => {
+                    troubles.push(trouble);
+                    continue;
+                }
+            },
+            _ => match archive.by_index(index) {
+                Ok(mut file) => visit(Entry {
+                    name,
+                    reader: Some(&mut file),
+                    compressed,
+                }),
+                Err(err) => {
+                    let shown = String::from_utf8_lossy(&name).into_owned();
+                    troubles.push(Trouble::Damaged(format!("zip member {shown:?}: {err}")));
+                    continue;
+                }
+            },
+        };
+        if flow.is_break() {
+            break;
+        }
+    }
+    troubles
+}
+
+/// A decoder for a zip member compressed with LZMA, xz or zstd, bounded in memory.
+fn own_decoder<'d>(
+    method: zip::CompressionMethod,
+    raw: &'d [u8],
+    limits: &Decoding,
+) -> Result<Box<dyn Read + 'd>, Trouble> {
+    match method {
+        zip::CompressionMethod::Xz => Ok(Box::new(lzma_rust2::XzReader::new_mem_limit(
+            raw,
+            true,
+            limits.kib(),
+        ))),
+        zip::CompressionMethod::Zstd => Ok(Box::new(zstd_reader(raw, limits)?)),
+        _ => {
+            // PKWARE's LZMA: version (2 bytes), properties size (2), properties (5: lc/lp/pb,
+            // dictionary size), then the stream, ended by its end marker.
+            let damaged = || Trouble::Damaged("zip LZMA member: short header".into());
+            let props = *raw.get(4).ok_or_else(damaged)?;
+            let dict = raw.get(5..9).ok_or_else(damaged)?;
+            let dict_size = u32::from_le_bytes(dict.try_into().expect("four bytes"));
+            if u64::from(dict_size) > limits.max_decoder_memory {
+                return Err(Trouble::DecoderMemory(format!(
+                    "an LZMA dictionary of {dict_size} bytes, over {}",
+                    limits.max_decoder_memory
+                )));
+            }
+            lzma_rust2::LzmaReader::new_with_props(&raw[9..], u64::MAX, props, dict_size, None)
+                .map(|reader| Box::new(reader) as Box<dyn Read + 'd>)
+                .map_err(|err| Trouble::Damaged(format!("zip LZMA member: {err}")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compressed_names_lose_their_suffix() {
+        assert_eq!(decompressed_name(b"x.tar.gz"), b"x.tar");
+        assert_eq!(decompressed_name(b"X.TGZ"), b"X.tar");
+        assert_eq!(decompressed_name(b"a.sh.xz"), b"a.sh");
+        assert_eq!(decompressed_name(b"data"), b"data");
+        assert_eq!(decompressed_name(b".gz"), b".gz");
+    }
+}

@@ -1,0 +1,440 @@
+//! Archives and compressed files: members are scanned like files, named in what is reported,
+//! within limits no bomb breaks; the archives are made here as each format's tools make them.
+
+mod common;
+
+use std::io::Write;
+
+use common::{Sandbox, Scan, eicar, encoded_dropper_js, text};
+use serde_json::Value;
+use zip::write::SimpleFileOptions;
+
+/// A zip of `members` (name, content), each compressed with `method`.
+fn zip_of(members: &[(&str, &[u8])], method: zip::CompressionMethod) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = SimpleFileOptions::default().compression_method(method);
+    for (name, content) in members {
+        writer.start_file(*name, options).unwrap();
+        writer.write_all(content).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+/// A tar of regular files.
+fn tar_of(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let entries: Vec<common::TarEntry> = members
+        .iter()
+        .map(|(name, content)| (name.to_string(), tar::EntryType::Regular, content.to_vec()))
+        .collect();
+    common::raw_tar(&entries)
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn bzip2(data: &[u8]) -> Vec<u8> {
+    let mut encoder = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn xz(data: &[u8]) -> Vec<u8> {
+    let options = lzma_rust2::XzOptions::with_preset(1);
+    let mut encoder = lzma_rust2::XzWriter::new(Vec::new(), options).unwrap();
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn zstd(data: &[u8]) -> Vec<u8> {
+    zstd::encode_all(data, 3).unwrap()
+}
+
+/// `(member chain, rule)` of every detection of `path`, sorted.
+fn found_in(scan: &Scan, path: &std::path::Path) -> Vec<(Vec<String>, String)> {
+    let mut found: Vec<_> = scan
+        .of_type("detection")
+        .iter()
+        .filter(|r| r["path"] == text(path))
+        .map(|r| (members(r), r["rule"].as_str().unwrap().to_string()))
+        .collect();
+    found.sort();
+    found
+}
+
+fn members(record: &Value) -> Vec<String> {
+    record["member"]
+        .as_array()
+        .map(|names| {
+            names
+                .iter()
+                .map(|n| n.as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `(member chain, limit, key)` of every limit record of `path`.
+fn limits_of(scan: &Scan, path: &std::path::Path) -> Vec<(Vec<String>, String, Value)> {
+    scan.of_type("limit")
+        .iter()
+        .filter(|r| r["path"] == text(path))
+        .map(|r| {
+            (
+                members(r),
+                r["limit"].as_str().unwrap().to_string(),
+                r["key"].clone(),
+            )
+        })
+        .collect()
+}
+
+const EICAR_RULE: &str = "eicar.EICAR_Test_File";
+const PLUGIN_RULE: &str = "obfuscated-script";
+
+fn strings(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| n.to_string()).collect()
+}
+
+#[test]
+fn eicar_and_a_plugin_sample_are_found_inside_every_format_and_named_by_member() {
+    let sandbox = Sandbox::new();
+    let (eicar, dropper) = (eicar(), encoded_dropper_js());
+    let pair: [(&str, &[u8]); 3] = [
+        ("docs/readme.txt", b"nothing to see"),
+        ("bin/eicar.com", &eicar),
+        ("web/loader.js", dropper.as_bytes()),
+    ];
+    let tar = tar_of(&pair);
+    let mut cases = vec![
+        ("a.tar", tar.clone(), vec![]),
+        ("a.tar.gz", gzip(&tar), vec!["a.tar"]),
+        ("a.tgz", gzip(&tar), vec!["a.tar"]),
+        ("a.tar.bz2", bzip2(&tar), vec!["a.tar"]),
+        ("a.tar.xz", xz(&tar), vec!["a.tar"]),
+        ("a.tar.zst", zstd(&tar), vec!["a.tar"]),
+        // By content, not by name.
+        ("renamed.dat", gzip(&tar), vec!["renamed.dat"]),
+    ];
+    for (method, name) in [
+        (zip::CompressionMethod::Stored, "stored.zip"),
+        (zip::CompressionMethod::Deflated, "deflated.zip"),
+        (zip::CompressionMethod::Bzip2, "bzip2.zip"),
+        (zip::CompressionMethod::Xz, "xz.zip"),
+        (zip::CompressionMethod::Zstd, "zstd.zip"),
+    ] {
+        cases.push((name, zip_of(&pair, method), vec![]));
+    }
+    let paths: Vec<_> = cases
+        .iter()
+        .map(|(name, bytes, _)| sandbox.write(name, bytes))
+        .collect();
+    let scan = sandbox.scan(&["custom", text(&sandbox.corpus(""))]);
+    assert_eq!(scan.code, 1, "{}", scan.stderr);
+    for ((name, _, outer), path) in cases.iter().zip(&paths) {
+        let chain = |inner: &str| {
+            let mut chain = strings(outer);
+            chain.push(inner.into());
+            chain
+        };
+        assert_eq!(
+            found_in(&scan, path),
+            vec![
+                (chain("bin/eicar.com"), EICAR_RULE.into()),
+                (chain("web/loader.js"), PLUGIN_RULE.into()),
+            ],
+            "{name}: {:?}",
+            scan.records
+        );
+    }
+    assert_eq!(scan.of_type("limit"), Vec::<&Value>::new());
+    let summary = scan.summary();
+    // Three members each (a compressed tar is read as it is decoded, not as a member).
+    assert_eq!(summary["members_scanned"], 12 * 3);
+    assert_eq!(summary["files_scanned"], 12);
+}
+
+#[test]
+fn members_nested_three_deep_and_inside_an_office_document_are_named_outer_to_inner() {
+    let sandbox = Sandbox::new();
+    let eicar = eicar();
+    let inner = zip_of(
+        &[("deep/eicar.com", &eicar)],
+        zip::CompressionMethod::Deflated,
+    );
+    let middle = gzip(&tar_of(&[("inner.zip", &inner)]));
+    let outer = zip_of(
+        &[("middle.tar.gz", &middle)],
+        zip::CompressionMethod::Stored,
+    );
+    let nested = sandbox.write("nested.zip", outer);
+    let document = zip_of(
+        &[
+            ("[Content_Types].xml", b"<Types/>"),
+            ("word/document.xml", b"<w:document/>"),
+            ("word/embeddings/oleObject1.bin", &eicar),
+        ],
+        zip::CompressionMethod::Deflated,
+    );
+    let docx = sandbox.write("report.docx", document);
+    let scan = sandbox.scan(&["custom", text(&sandbox.corpus(""))]);
+    assert_eq!(
+        found_in(&scan, &nested),
+        vec![(
+            strings(&["middle.tar.gz", "middle.tar", "inner.zip", "deep/eicar.com"]),
+            EICAR_RULE.into()
+        )]
+    );
+    assert_eq!(
+        found_in(&scan, &docx),
+        vec![(
+            strings(&["word/embeddings/oleObject1.bin"]),
+            EICAR_RULE.into()
+        )]
+    );
+    // Text output: one line per detection, `!` between names.
+    let output = sandbox.run(&["scan", "custom", text(&nested)]);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains(&format!(
+            "DETECTED {}!middle.tar.gz!middle.tar!inner.zip!deep/eicar.com: ",
+            text(&nested)
+        )),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn odd_member_names_are_reported_exactly_and_never_extracted_anywhere() {
+    let sandbox = Sandbox::new();
+    let eicar = eicar();
+    let mut not_utf8 = tar_of(&[("placeholder-name", &eicar)]);
+    not_utf8[..16].copy_from_slice(b"bad\xff\xfename!.com\0\0");
+    // The checksum covers the name: make the header valid again.
+    let mut header = tar::Header::new_old();
+    header.as_mut_bytes().copy_from_slice(&not_utf8[..512]);
+    header.set_cksum();
+    not_utf8[..512].copy_from_slice(header.as_bytes());
+    let odd = sandbox.write("odd.tar", not_utf8);
+    let escaping = sandbox.write(
+        "escape.zip",
+        zip_of(
+            &[("../../escaped!.com", &eicar)],
+            zip::CompressionMethod::Deflated,
+        ),
+    );
+    let before = listing(&sandbox.corpus(""));
+    let scan = sandbox.scan(&["custom", text(&sandbox.corpus(""))]);
+    let record = scan
+        .of_type("detection")
+        .into_iter()
+        .find(|r| r["path"] == text(&odd))
+        .expect("found in the member whose name is not UTF-8");
+    assert_eq!(record["member_hex"][0], "626164fffe6e616d65212e636f6d");
+    assert_eq!(
+        found_in(&scan, &escaping),
+        vec![(strings(&["../../escaped!.com"]), EICAR_RULE.into())]
+    );
+    assert_eq!(listing(&sandbox.corpus("")), before, "nothing was written");
+    assert!(
+        !listing(sandbox.root())
+            .iter()
+            .any(|path| path.ends_with("escaped!.com")),
+        "nothing was written anywhere in the sandbox"
+    );
+    let output = sandbox.run(&["scan", "custom", text(&escaping)]);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains(&format!("{}!../../escaped\\!.com: ", text(&escaping))),
+        "`!` in a name is escaped: {stdout}"
+    );
+}
+
+/// Every path under `root`, sorted.
+fn listing(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut paths: Vec<_> = ignore::WalkBuilder::new(root)
+        .standard_filters(false)
+        .build()
+        .map(|entry| entry.unwrap().into_path())
+        .collect();
+    paths.sort();
+    paths
+}
+
+#[test]
+fn an_encrypted_member_is_a_limit_record_and_a_detection_when_the_administrator_asks() {
+    let sandbox = Sandbox::new();
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    use zip::unstable::write::FileOptionsExt;
+    let options = SimpleFileOptions::default()
+        .with_deprecated_encryption(b"infected")
+        .unwrap();
+    writer.start_file("payload.exe", options).unwrap();
+    writer.write_all(&eicar()).unwrap();
+    let locked = sandbox.write("locked.zip", writer.finish().unwrap().into_inner());
+    let scan = sandbox.scan(&["custom", text(&locked)]);
+    assert_eq!(
+        scan.code, 0,
+        "a limit alone is no threat: {:?}",
+        scan.records
+    );
+    assert_eq!(
+        limits_of(&scan, &locked),
+        vec![(
+            strings(&["payload.exe"]),
+            "encrypted".into(),
+            "archives.alert_encrypted".into()
+        )]
+    );
+    sandbox.configure("[archives]\nalert_encrypted = true\n");
+    let scan = sandbox.scan(&["custom", text(&locked)]);
+    assert_eq!(scan.code, 1);
+    let record = &scan.of_type("detection")[0];
+    assert_eq!(record["threat"], "Heuristics:Archive/Encrypted");
+    assert_eq!(members(record), strings(&["payload.exe"]));
+}
+
+/// An xz stream whose block header asks for a 1 GiB dictionary (the header's CRC made valid).
+fn xz_with_huge_dictionary(data: &[u8]) -> Vec<u8> {
+    let mut stream = xz(data);
+    let header = 12; // stream header
+    let size = (stream[header] as usize + 1) * 4;
+    // Flags, then the optional compressed and uncompressed sizes (variable-length integers),
+    // then the first filter: its id (0x21, LZMA2), its properties' size (1), the dictionary.
+    let flags = stream[header + 1];
+    let mut at = header + 2;
+    for present in [flags & 0x40 != 0, flags & 0x80 != 0] {
+        if present {
+            while stream[at] & 0x80 != 0 {
+                at += 1;
+            }
+            at += 1;
+        }
+    }
+    assert_eq!(&stream[at..at + 2], [0x21, 0x01], "an LZMA2 filter");
+    stream[at + 2] = 36; // 2 << (36 / 2 + 11) = 1 GiB
+    let crc = crc32fast::hash(&stream[header..header + size - 4]);
+    stream[header + size - 4..header + size].copy_from_slice(&crc.to_le_bytes());
+    stream
+}
+
+/// Bombs, each stopped by its limit with the right record; the scan goes on to the next file.
+#[test]
+fn bombs_end_within_their_limits_and_the_scan_goes_on() {
+    let sandbox = Sandbox::new();
+    let eicar = eicar();
+    // 42.zip style: zips of zips, deeper than the depth limit.
+    let mut nested = zip_of(&[("eicar.com", &eicar)], zip::CompressionMethod::Deflated);
+    for level in 0..6 {
+        nested = zip_of(
+            &[(&format!("level{level}.zip"), &nested)],
+            zip::CompressionMethod::Deflated,
+        );
+    }
+    let deep = sandbox.write("deep.zip", nested);
+    // 8 MiB of zeros, over a 4 MiB member limit, and over a ratio of 100.
+    let zeros = sandbox.write("zeros.gz", gzip(&vec![0u8; 8 << 20]));
+    let huge_dictionary = sandbox.write("dictionary.xz", xz_with_huge_dictionary(&eicar));
+    // A million empty tar entries, as 1000 copies of a gzip member of 1000 entries.
+    let thousand = gzip(&tar_of(&vec![("e", &b""[..]); 1000])[..1000 * 512]);
+    let million = sandbox.write("million.tar.gz", thousand.repeat(1000));
+    // A clean file after them all, and EICAR beside: the scan goes on.
+    let plain = sandbox.write("zz-eicar.com", &eicar);
+    sandbox.configure(
+        "[archives]\nmax_depth = 4\nmax_member_size = 4194304\nmax_decoder_memory = 16777216\n",
+    );
+    let scan = sandbox.scan(&["custom", text(&sandbox.corpus(""))]);
+    assert_eq!(scan.code, 1, "{}", scan.stderr);
+    let limit = |path| {
+        limits_of(&scan, path)
+            .into_iter()
+            .map(|(_, limit, _)| limit)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(limit(&deep), ["max_depth"]);
+    assert_eq!(limit(&zeros), ["max_member_size"]);
+    assert_eq!(
+        limit(&huge_dictionary),
+        ["max_decoder_memory"],
+        "{:?}",
+        scan.of_type("limit")
+    );
+    assert_eq!(limit(&million), ["max_members"]);
+    assert_eq!(
+        limits_of(&scan, &deep)[0].0,
+        strings(&["level5.zip", "level4.zip", "level3.zip", "level2.zip"]),
+        "the member where nesting stopped"
+    );
+    assert_eq!(found_in(&scan, &plain), vec![(vec![], EICAR_RULE.into())]);
+    assert_eq!(scan.summary()["limits"], 4);
+
+    // The ratio limit, and alert_on_limit making limits detections.
+    sandbox.configure("[archives]\nmax_ratio = 100\nalert_on_limit = true\n");
+    let scan = sandbox.scan(&["custom", text(&zeros)]);
+    assert_eq!(limit_names(&scan), ["max_ratio"]);
+    assert_eq!(
+        scan.of_type("detection")[0]["threat"],
+        "Heuristics:Archive/LimitExceeded"
+    );
+    assert_eq!(scan.of_type("detection")[0]["rule"], "archives.max_ratio");
+}
+
+fn limit_names(scan: &Scan) -> Vec<String> {
+    scan.of_type("limit")
+        .iter()
+        .map(|r| r["limit"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn truncated_and_corrupted_archives_keep_what_was_found_and_say_they_are_damaged() {
+    let sandbox = Sandbox::new();
+    let eicar = eicar();
+    // Incompressible, so the decoders' blocks end before the cut.
+    let filler = vigil_sdk::samples::random_bytes(400_000, 5);
+    let tar = tar_of(&[("first.com", &eicar), ("second.bin", &filler)]);
+    let cases = [
+        ("t.tar", tar.clone()),
+        ("t.tar.gz", gzip(&tar)),
+        ("t.tar.bz2", bzip2(&tar)),
+        ("t.tar.xz", xz(&tar)),
+        ("t.tar.zst", zstd(&tar)),
+        (
+            "t.zip",
+            zip_of(
+                &[("first.com", &eicar), ("second.bin", &filler)],
+                zip::CompressionMethod::Deflated,
+            ),
+        ),
+    ];
+    for (name, bytes) in &cases {
+        let cut = sandbox.write(&format!("cut-{name}"), &bytes[..bytes.len() * 3 / 4]);
+        let mut flipped = bytes.clone();
+        let middle = flipped.len() * 3 / 4;
+        for byte in &mut flipped[middle..middle + 64] {
+            *byte ^= 0x5a;
+        }
+        let corrupt = sandbox.write(&format!("corrupt-{name}"), flipped);
+        let scan = sandbox.scan(&["custom", text(&cut), text(&corrupt)]);
+        assert!(matches!(scan.code, 0 | 1), "{name}: {}", scan.stderr);
+        for path in [&cut, &corrupt] {
+            let limits = limits_of(&scan, path);
+            assert!(
+                limits.iter().all(|(_, limit, _)| limit == "damaged"),
+                "{name}: {limits:?}"
+            );
+        }
+        // The truncated tar-based streams still give their first member (a zip is read from
+        // its central directory at the end, which the cut removed).
+        if !name.ends_with(".zip") {
+            assert_eq!(
+                found_in(&scan, &cut).len(),
+                1,
+                "{name}: EICAR before the cut: {:?}",
+                scan.records
+            );
+        }
+    }
+}
