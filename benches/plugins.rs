@@ -1,7 +1,7 @@
 //! What plugins cost, measured in one run, cases alternating round by round:
 //!
 //! 1. Full scan of the scan-core corpus (or real files: `VIGIL_BENCH_CORPUS=DIR`): YARA only
-//!    (`--no-plugins`) against YARA plus the three first-party plugins (the default). Target:
+//!    (`--no-plugins`) against YARA plus the first-party plugins (the default). Target:
 //!    plugins add at most 15%.
 //! 2. Per-call overhead of a plugin that returns nothing (`benches/noop-plugin`, wants every
 //!    file): µs per file for an empty input (a fresh instance and the call) and for 4 KiB and

@@ -438,3 +438,195 @@ fn truncated_and_corrupted_archives_keep_what_was_found_and_say_they_are_damaged
         }
     }
 }
+
+/// One entry: its name, stored bytes, the uncompressed size its headers declare, and (for
+/// overlapping archives) the entry whose local header it points to instead of its own.
+struct Entry<'a> {
+    name: &'a str,
+    data: &'a [u8],
+    declared: u64,
+    shares: Option<usize>,
+}
+
+fn entry<'a>(name: &'a str, data: &'a [u8]) -> Entry<'a> {
+    Entry {
+        name,
+        data,
+        declared: data.len() as u64,
+        shares: None,
+    }
+}
+
+/// A ZIP archive written byte by byte (stored method, no CRCs); sizes over 32 bits get a ZIP64
+/// extra field. Bombs are made by their headers: what a real bomb's central directory declares
+/// (sizes, shared data) is what these declare.
+fn raw_zip(entries: &[Entry]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut offsets = Vec::new();
+    for e in entries {
+        offsets.push(out.len() as u32);
+        if e.shares.is_some() {
+            continue;
+        }
+        out.extend_from_slice(b"PK\x03\x04\x14\0\0\0\0\0\0\0\0\0\0\0\0\0");
+        out.extend_from_slice(&(e.data.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(e.declared.min(0xFFFF_FFFF) as u32).to_le_bytes());
+        out.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(e.name.as_bytes());
+        out.extend_from_slice(e.data);
+    }
+    let directory = out.len() as u32;
+    for (index, e) in entries.iter().enumerate() {
+        let zip64 = e.declared >= 0xFFFF_FFFF;
+        let extra: Vec<u8> = if zip64 {
+            [
+                &1u16.to_le_bytes()[..],
+                &8u16.to_le_bytes(),
+                &e.declared.to_le_bytes(),
+            ]
+            .concat()
+        } else {
+            Vec::new()
+        };
+        out.extend_from_slice(b"PK\x01\x02\x14\0\x14\0\0\0\0\0\0\0\0\0\0\0\0\0");
+        out.extend_from_slice(&(e.data.len() as u32).to_le_bytes());
+        out.extend_from_slice(
+            &(if zip64 {
+                0xFFFF_FFFF
+            } else {
+                e.declared as u32
+            })
+            .to_le_bytes(),
+        );
+        out.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
+        out.extend_from_slice(&(extra.len() as u16).to_le_bytes());
+        out.extend_from_slice(&[0; 10]); // comment length, disk, internal and external attributes
+        out.extend_from_slice(&offsets[e.shares.unwrap_or(index)].to_le_bytes());
+        out.extend_from_slice(e.name.as_bytes());
+        out.extend_from_slice(&extra);
+    }
+    let size = out.len() as u32 - directory;
+    out.extend_from_slice(b"PK\x05\x06\0\0\0\0");
+    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    out.extend_from_slice(&size.to_le_bytes());
+    out.extend_from_slice(&directory.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out
+}
+
+/// ZIP bombs are decided by the extractor from the central directory, before anything is
+/// decompressed (the checks and threat names of the former zip-bomb plugin).
+#[test]
+fn zip_bombs_are_detections_from_the_central_directory_and_are_not_extracted() {
+    let sandbox = Sandbox::new();
+    let kernel = vec![0u8; 1000];
+    let mut entries = vec![entry("0", &kernel)];
+    for _ in 0..50 {
+        entries.push(Entry {
+            name: "n",
+            data: &kernel,
+            declared: 1000,
+            shares: Some(0),
+        });
+    }
+    let overlap = sandbox.write("overlap.zip", raw_zip(&entries));
+    let stream = vec![0u8; 2000];
+    let ten = |declared| -> Vec<u8> {
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"];
+        raw_zip(&names.map(|name| Entry {
+            name,
+            data: &stream,
+            declared,
+            shares: None,
+        }))
+    };
+    // Ten 200 MiB entries from 20 KB of data; ten 5 GiB entries, sizes in ZIP64 extra fields.
+    let ratio = sandbox.write("bomb.zip", ten(200 << 20));
+    let ratio64 = sandbox.write("bomb64.zip", ten(5 << 30));
+    // Inside another archive (a parser's test fixtures in a source package, say), a bomb is
+    // not extracted either, and is a limit record.
+    let wrapped = sandbox.write(
+        "wrapped.tar",
+        tar_of(&[("inner/overlap.zip", &raw_zip(&entries))]),
+    );
+    let scan = sandbox.scan(&["custom", text(&sandbox.corpus(""))]);
+    let threats = |path| -> Vec<(Vec<String>, String)> {
+        scan.of_type("detection")
+            .iter()
+            .filter(|r| r["path"] == text(path))
+            .map(|r| (members(r), r["threat"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    assert_eq!(
+        threats(&overlap),
+        [(vec![], "Bomb:Multi/Zip.Overlap".into())]
+    );
+    assert_eq!(threats(&ratio), [(vec![], "Bomb:Multi/Zip.Ratio".into())]);
+    assert_eq!(threats(&ratio64), [(vec![], "Bomb:Multi/Zip.Ratio".into())]);
+    assert_eq!(threats(&wrapped), []);
+    let limit = &limits_of(&scan, &wrapped)[0];
+    assert_eq!(
+        (&limit.0, &limit.1),
+        (&strings(&["inner/overlap.zip"]), &"bomb".to_string())
+    );
+    let record = scan
+        .of_type("detection")
+        .into_iter()
+        .find(|r| r["path"] == text(&overlap))
+        .unwrap();
+    assert_eq!(
+        (
+            &record["detector"],
+            &record["rule"],
+            &record["severity"],
+            &record["offset"]
+        ),
+        (
+            &"archive".into(),
+            &"zip-bomb".into(),
+            &"high".into(),
+            &0.into()
+        )
+    );
+    // Nothing of them was extracted.
+    assert_eq!(
+        scan.summary()["members_scanned"],
+        1,
+        "only wrapped.tar's member"
+    );
+}
+
+#[test]
+fn ordinary_and_broken_zips_are_no_bombs() {
+    let sandbox = Sandbox::new();
+    let text_data = b"hello world\n".repeat(100);
+    sandbox.write(
+        "plain.zip",
+        raw_zip(&[
+            entry("a.txt", &text_data),
+            entry("b.txt", b"second"),
+            entry("dir/", b""),
+        ]),
+    );
+    // Highly compressible but real: 100 MiB from 200 KB is 500:1, under the 1 GiB floor anyway.
+    let data = vec![1u8; 200_000];
+    sandbox.write(
+        "logs.zip",
+        raw_zip(&[Entry {
+            name: "log",
+            data: &data,
+            declared: 100 << 20,
+            shares: None,
+        }]),
+    );
+    // Truncated archives (no end record) and garbage after the magic.
+    let archive = raw_zip(&[entry("a.txt", &text_data)]);
+    for cut in [4, 30, archive.len() / 2, archive.len() - 1] {
+        sandbox.write(&format!("cut-{cut}.zip"), &archive[..cut]);
+    }
+    let scan = sandbox.scan(&["custom", text(&sandbox.corpus(""))]);
+    assert_eq!(scan.of_type("detection"), Vec::<&Value>::new());
+    assert_eq!(scan.code, 0, "{}", scan.stderr);
+}

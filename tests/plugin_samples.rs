@@ -5,5 +5,3 @@
 mod obfuscated_script;
 #[path = "plugin_samples/packed_exe.rs"]
 mod packed_exe;
-#[path = "plugin_samples/zip_bomb.rs"]
-mod zip_bomb;

@@ -5,7 +5,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use crate::archive::{self, Limit, LimitHit, Members};
+use crate::archive::{self, Bomb, Limit, LimitHit, Members};
 use crate::config::ArchivesConfig;
 use crate::detect::DetectorWorker;
 use crate::plugin::PluginFault;
@@ -117,5 +117,18 @@ impl Members for MemberScan<'_, '_> {
 
     fn limit(&mut self, hit: LimitHit) {
         self.outcome.limits.push(hit);
+    }
+
+    fn bomb(&mut self, bomb: Bomb) {
+        self.findings.push(Finding {
+            threat: bomb.threat.into(),
+            detector: "archive",
+            rule: "zip-bomb".into(),
+            severity: "high".into(),
+            description: bomb.reason,
+            offset: bomb.offset,
+            details: None,
+            member: Vec::new(),
+        });
     }
 }

@@ -148,6 +148,9 @@ fn zip(data: &[u8], limits: &Decoding, visit: &mut dyn FnMut(Entry<'_>) -> Flow)
         Ok(archive) => archive,
         Err(err) => return vec![Trouble::Damaged(format!("zip: {err}"))],
     };
+    if let Some(bomb) = zip_bomb(&mut archive, data.len() as u64) {
+        return vec![bomb];
+    }
     let mut troubles = Vec::new();
     for index in 0..archive.len() {
         let (name, encrypted, method, compressed, raw) = match archive.by_index_raw(index) {
@@ -214,6 +217,59 @@ fn zip(data: &[u8], limits: &Decoding, visit: &mut dyn FnMut(Entry<'_>) -> Flow)
         }
     }
     troubles
+}
+
+/// Uncompressed size, declared by all entries together, from which a ratio is suspicious.
+const BOMB_MIN_SIZE: u64 = 1 << 30;
+/// Declared-uncompressed-to-archive size ratio that no real content reaches (deflate cannot
+/// exceed about 1032:1 for one stream, so only degenerate content gets there).
+const BOMB_RATIO: u64 = 1000;
+
+/// A ZIP bomb, told by its central directory before anything is decompressed: entries whose
+/// data overlaps another's (the "non-recursive" bombs that reuse one compressed stream for
+/// thousands of files), or entries that declare at least 1 GiB and over 1000 times the
+/// archive's size (ZIP64 sizes included).
+fn zip_bomb(archive: &mut zip::ZipArchive<Cursor<&[u8]>>, archive_size: u64) -> Option<Trouble> {
+    let mut spans = Vec::new();
+    let mut declared: u64 = 0;
+    for index in 0..archive.len() {
+        let Ok(file) = archive.by_index_raw(index) else {
+            continue;
+        };
+        declared = declared.saturating_add(file.size());
+        if let Some(start) = file.data_start() {
+            spans.push((
+                start,
+                start.saturating_add(file.compressed_size()),
+                file.header_start(),
+            ));
+        }
+    }
+    spans.sort_unstable();
+    let overlap = spans
+        .windows(2)
+        .find(|pair| pair[1].0 < pair[0].1 || pair[1].0 == pair[0].0);
+    if let Some(pair) = overlap {
+        return Some(Trouble::Bomb {
+            threat: "Bomb:Multi/Zip.Overlap",
+            reason: "entries share or overlap their compressed data (non-recursive ZIP bomb)"
+                .into(),
+            offset: Some(pair[0].2),
+        });
+    }
+    let size = archive_size.max(1);
+    if declared >= BOMB_MIN_SIZE && declared / size > BOMB_RATIO {
+        return Some(Trouble::Bomb {
+            threat: "Bomb:Multi/Zip.Ratio",
+            reason: format!(
+                "{} entries expand to {declared} bytes from a {size}-byte archive ({}:1)",
+                archive.len(),
+                declared / size
+            ),
+            offset: None,
+        });
+    }
+    None
 }
 
 /// A decoder for a zip member compressed with LZMA, xz or zstd, bounded in memory.

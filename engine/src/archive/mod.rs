@@ -7,7 +7,9 @@
 //! names from the outermost archive in. A limit stops what it bounds and is said once through
 //! [`Members::limit`]: per member (its size, compression ratio, decoder memory, nesting depth,
 //! encryption, damage) the walk goes on with the next member; per file (total bytes, member
-//! count, time) it stops.
+//! count, time) it stops. The extractor is also the one place that decides what is a bomb:
+//! a zip whose central directory shows overlapping entries or an absurd declared ratio is not
+//! extracted; the file itself is reported through [`Members::bomb`], a member as a limit.
 
 mod formats;
 
@@ -74,6 +76,8 @@ pub enum Limit {
     Encrypted,
     /// A damaged, truncated or unsupported archive or member: what came before it is scanned.
     Damaged,
+    /// A ZIP bomb inside another archive: not extracted.
+    Bomb,
 }
 
 impl Limit {
@@ -89,6 +93,7 @@ impl Limit {
             Limit::DecoderMemory => "max_decoder_memory",
             Limit::Encrypted => "encrypted",
             Limit::Damaged => "damaged",
+            Limit::Bomb => "bomb",
         }
     }
 
@@ -103,7 +108,7 @@ impl Limit {
             Limit::Time => Some("archives.max_time_ms"),
             Limit::DecoderMemory => Some("archives.max_decoder_memory"),
             Limit::Encrypted => Some("archives.alert_encrypted"),
-            Limit::Damaged => None,
+            Limit::Damaged | Limit::Bomb => None,
         }
     }
 
@@ -124,6 +129,17 @@ pub struct LimitHit {
     pub reason: String,
 }
 
+/// A file on disk the extractor will not open because it is a bomb.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bomb {
+    /// `Bomb:Multi/Zip.Overlap` or `Bomb:Multi/Zip.Ratio`.
+    pub threat: &'static str,
+    /// Why, for people.
+    pub reason: String,
+    /// Where the evidence starts in it, when there is one place.
+    pub offset: Option<u64>,
+}
+
 /// Receives what an extraction finds.
 pub trait Members {
     /// A member's bytes (its first `max_member_size` when larger); `chain` names it, from the
@@ -131,6 +147,8 @@ pub trait Members {
     fn member(&mut self, chain: &[Vec<u8>], data: &[u8]);
     /// A limit was reached.
     fn limit(&mut self, hit: LimitHit);
+    /// The file itself is a bomb (it is not extracted).
+    fn bomb(&mut self, bomb: Bomb);
 }
 
 /// Extracts the members of `data` (a file named `name`) recursively and hands them to `sink`;
@@ -280,6 +298,15 @@ pub(crate) enum Trouble {
     DecoderMemory(String),
     /// The archive (or a member's header) is damaged or unsupported.
     Damaged(String),
+    /// The archive is a bomb: not extracted, reported as a detection.
+    Bomb {
+        /// `Bomb:Multi/Zip.Overlap` or `Bomb:Multi/Zip.Ratio`.
+        threat: &'static str,
+        /// Why, for people.
+        reason: String,
+        /// Where the evidence starts in the archive, when there is one place.
+        offset: Option<u64>,
+    },
 }
 
 /// Whether a format reader should go on to the next member.
@@ -449,6 +476,22 @@ impl Walk<'_> {
         let (limit, reason) = match trouble {
             Trouble::DecoderMemory(reason) => (Limit::DecoderMemory, reason),
             Trouble::Damaged(reason) => (Limit::Damaged, reason),
+            // A bomb on disk is a detection, as other products report it. Inside another
+            // archive (a parser's test fixtures in a source package, say) it is a limit: not
+            // extracted, said, and a detection only with `alert_on_limit`.
+            Trouble::Bomb {
+                threat,
+                reason,
+                offset,
+            } if self.chain.is_empty() => {
+                sink.bomb(Bomb {
+                    threat,
+                    reason,
+                    offset,
+                });
+                return Flow::Continue(());
+            }
+            Trouble::Bomb { threat, reason, .. } => (Limit::Bomb, format!("{threat}: {reason}")),
         };
         self.hit(limit, reason, sink)
     }
