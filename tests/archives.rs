@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::io::Write;
+use std::io::{Read, Write};
 
 use common::{Sandbox, Scan, eicar, encoded_dropper_js, text};
 use serde_json::Value;
@@ -629,4 +629,100 @@ fn ordinary_and_broken_zips_are_no_bombs() {
     let scan = sandbox.scan(&["custom", text(&sandbox.corpus(""))]);
     assert_eq!(scan.of_type("detection"), Vec::<&Value>::new());
     assert_eq!(scan.code, 0, "{}", scan.stderr);
+}
+
+/// Peak resident memory of a scan of every kind of bomb at once, with the default limits and two
+/// threads: at most 256 MiB, asserted on the real binary (`wait4` gives the child's peak).
+#[test]
+// The child is reaped by `wait4` (which std's `wait` cannot replace: it gives no usage).
+#[allow(clippy::zombie_processes)]
+fn a_scan_of_bombs_with_default_limits_stays_under_256_mib() {
+    let sandbox = Sandbox::new();
+    let eicar = eicar();
+    // 300 MiB of zeros in each of two gzips (scanned by the two threads at once), 200 MiB of
+    // zeros in a zip in a zip, 512 MiB of zeros in a tar.gz member (read as it is decoded).
+    let zeros = {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::copy(&mut std::io::repeat(0).take(300 << 20), &mut encoder).unwrap();
+        encoder.finish().unwrap()
+    };
+    sandbox.write("zeros-1.gz", &zeros);
+    sandbox.write("zeros-2.gz", &zeros);
+    let mut inner = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let fast = SimpleFileOptions::default().compression_level(Some(1));
+    inner.start_file("zeros.bin", fast).unwrap();
+    std::io::copy(&mut std::io::repeat(0).take(200 << 20), &mut inner).unwrap();
+    let inner = inner.finish().unwrap().into_inner();
+    sandbox.write(
+        "nested.zip",
+        zip_of(&[("inner.zip", &inner)], zip::CompressionMethod::Stored),
+    );
+    let big_tar = {
+        let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut builder = tar::Builder::new(encoder);
+        let mut header = tar::Header::new_gnu();
+        header.set_size(512 << 20);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, "zeros.bin", std::io::repeat(0).take(512 << 20))
+            .unwrap();
+        builder.into_inner().unwrap().finish().unwrap()
+    };
+    sandbox.write("big.tar.gz", big_tar);
+    sandbox.write("dictionary.xz", xz_with_huge_dictionary(&eicar));
+    let thousand = gzip(&tar_of(&vec![("e", &b""[..]); 1000])[..1000 * 512]);
+    sandbox.write("million.tar.gz", thousand.repeat(1000));
+    let mut nested = zip_of(&[("eicar.com", &eicar)], zip::CompressionMethod::Deflated);
+    for level in 0..20 {
+        nested = zip_of(
+            &[(&format!("level{level}.zip"), &nested)],
+            zip::CompressionMethod::Deflated,
+        );
+    }
+    sandbox.write("deep.zip", nested);
+
+    let mut command = sandbox.vigil();
+    command
+        .args(["scan", "custom", text(&sandbox.corpus(""))])
+        .args(["--threads", "2", "--format", "jsonl", "--no-cache"])
+        .stdout(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
+    // SAFETY: waits for our own child, with valid pointers; std's Child is not waited again.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32);
+    let peak_mib = usage.ru_maxrss / 1024;
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "status {status}: {stdout}"
+    );
+    let limits: Vec<Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|r| r["type"] == "limit")
+        .collect();
+    let mut names: Vec<&str> = limits
+        .iter()
+        .map(|r| r["limit"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "max_decoder_memory",
+            "max_depth",
+            "max_member_size",
+            "max_member_size",
+            "max_member_size",
+            "max_member_size",
+            "max_members",
+            "max_total_size"
+        ],
+        "{limits:?}"
+    );
+    eprintln!("peak RSS of the scan: {peak_mib} MiB");
+    assert!(peak_mib <= 256, "peak RSS {peak_mib} MiB");
 }
