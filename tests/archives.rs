@@ -726,3 +726,76 @@ fn a_scan_of_bombs_with_default_limits_stays_under_256_mib() {
     eprintln!("peak RSS of the scan: {peak_mib} MiB");
     assert!(peak_mib <= 256, "peak RSS {peak_mib} MiB");
 }
+
+/// An ar archive as `ar` and `dpkg-deb` write it: members padded to even sizes; with
+/// `gnu_names`, names in a `//` table.
+fn ar_of(members: &[(&str, &[u8])], gnu_names: bool) -> Vec<u8> {
+    let header = |name: &str, size: usize| {
+        format!(
+            "{name:<16}{:<12}{:<6}{:<6}{:<8}{size:<10}`\n",
+            0, 0, 0, "100644"
+        )
+        .into_bytes()
+    };
+    let mut out = b"!<arch>\n".to_vec();
+    let mut table = Vec::new();
+    let mut names = Vec::new();
+    for (name, _) in members {
+        if gnu_names {
+            names.push(format!("/{}", table.len()));
+            table.extend_from_slice(format!("{name}/\n").as_bytes());
+        } else {
+            names.push(name.to_string());
+        }
+    }
+    if gnu_names {
+        out.extend(header("//", table.len()));
+        out.extend(&table);
+        if table.len() % 2 == 1 {
+            out.push(b'\n');
+        }
+    }
+    for ((_, content), name) in members.iter().zip(&names) {
+        out.extend(header(name, content.len()));
+        out.extend_from_slice(content);
+        if content.len() % 2 == 1 {
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn a_debian_package_is_read_through_ar_and_its_compressed_tars() {
+    let sandbox = Sandbox::new();
+    let eicar = eicar();
+    let control = tar_of(&[("./control", b"Package: demo\n")]);
+    let data = tar_of(&[("./usr/share/demo/eicar.txt", &eicar)]);
+    let deb = ar_of(
+        &[
+            ("debian-binary", b"2.0\n"),
+            ("control.tar.xz", &xz(&control)),
+            ("data.tar.zst", &zstd(&data)),
+        ],
+        false,
+    );
+    let deb = sandbox.write("demo_1.0_all.deb", deb);
+    let library = ar_of(
+        &[("a-rather-long-object-name.o", &eicar), ("b.o", b"\x7fELF")],
+        true,
+    );
+    let library = sandbox.write("libdemo.a", library);
+    let scan = sandbox.scan(&["custom", text(&sandbox.corpus(""))]);
+    assert_eq!(
+        found_in(&scan, &deb),
+        vec![(
+            strings(&["data.tar.zst", "data.tar", "./usr/share/demo/eicar.txt"]),
+            EICAR_RULE.into()
+        )]
+    );
+    assert_eq!(
+        found_in(&scan, &library),
+        vec![(strings(&["a-rather-long-object-name.o"]), EICAR_RULE.into())]
+    );
+    assert_eq!(scan.of_type("limit"), Vec::<&Value>::new());
+}

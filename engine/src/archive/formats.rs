@@ -35,6 +35,7 @@ pub(crate) fn each_member(
     match format {
         Format::Zip => zip(data, limits, visit),
         Format::Tar => tar(&mut { data }, visit),
+        Format::Ar => ar(data, visit),
         Format::Gzip => {
             let mut reader = flate2::read::MultiGzDecoder::new(data);
             stream(&mut reader, data, name, visit)
@@ -97,6 +98,82 @@ fn decompressed_name(name: &[u8]) -> Vec<u8> {
         }
     }
     name.to_vec()
+}
+
+/// ar (Debian packages, static libraries): members in order. GNU long names (`/N` into the `//`
+/// table) and BSD ones (`#1/N`, the name before the data) are resolved; the symbol tables are
+/// skipped.
+fn ar(data: &[u8], visit: &mut dyn FnMut(Entry<'_>) -> Flow) -> Vec<Trouble> {
+    const HEADER: usize = 60;
+    let mut at = 8; // "!<arch>\n"
+    let mut long_names: &[u8] = &[];
+    while at < data.len() {
+        let Some(header) = data.get(at..at + HEADER).filter(|h| &h[58..60] == b"`\n") else {
+            return vec![Trouble::Damaged(format!("ar: bad member header at {at}"))];
+        };
+        let field = |range: std::ops::Range<usize>| {
+            let text = &header[range];
+            let end = text.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
+            &text[..end]
+        };
+        let size = std::str::from_utf8(field(48..58))
+            .ok()
+            .and_then(|text| text.parse::<usize>().ok());
+        let body = size.and_then(|size| data.get(at + HEADER..at + HEADER + size));
+        let Some(mut body) = body else {
+            return vec![Trouble::Damaged(format!(
+                "ar: member at {at} runs past the end"
+            ))];
+        };
+        at += HEADER + body.len() + body.len() % 2;
+        let raw_name = field(0..16);
+        let name = match raw_name {
+            b"/" | b"/SYM64/" | b"__.SYMDEF" | b"__.SYMDEF SORTED" => continue,
+            b"//" => {
+                long_names = body;
+                continue;
+            }
+            _ if raw_name.starts_with(b"#1/") => {
+                let len = std::str::from_utf8(&raw_name[3..])
+                    .ok()
+                    .and_then(|text| text.parse::<usize>().ok())
+                    .filter(|&len| len <= body.len());
+                let Some(len) = len else {
+                    return vec![Trouble::Damaged("ar: bad BSD long name".into())];
+                };
+                let name = body[..len].split(|&b| b == 0).next().unwrap_or_default();
+                body = &body[len..];
+                name.to_vec()
+            }
+            _ if raw_name.len() > 1 && raw_name[0] == b'/' => {
+                let offset = std::str::from_utf8(&raw_name[1..])
+                    .ok()
+                    .and_then(|text| text.parse::<usize>().ok());
+                let name = offset
+                    .and_then(|offset| long_names.get(offset..))
+                    .map(|rest| {
+                        let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+                        rest[..end].strip_suffix(b"/").unwrap_or(&rest[..end])
+                    });
+                let Some(name) = name else {
+                    return vec![Trouble::Damaged("ar: bad GNU long name".into())];
+                };
+                name.to_vec()
+            }
+            _ => raw_name.strip_suffix(b"/").unwrap_or(raw_name).to_vec(),
+        };
+        let compressed = body.len() as u64;
+        if visit(Entry {
+            name,
+            reader: Some(&mut { body }),
+            compressed,
+        })
+        .is_break()
+        {
+            break;
+        }
+    }
+    Vec::new()
 }
 
 /// A zstd decoder that refuses windows over the limit.

@@ -2,7 +2,7 @@
 //! and handed to the scan one by one, recursively, within the `[archives]` limits.
 //!
 //! Formats are recognised by content ([`sniff`]), never by extension: zip (and what is a zip:
-//! Office Open XML, jar, apk, wheels), tar, gzip, bzip2, xz and zstd. [`extract`] walks a file's
+//! Office Open XML, jar, apk, wheels), tar, ar (Debian packages), gzip, bzip2, xz and zstd. [`extract`] walks a file's
 //! members depth first; each member's bytes go to [`Members::member`] with the chain of member
 //! names from the outermost archive in. A limit stops what it bounds and is said once through
 //! [`Members::limit`]: per member (its size, compression ratio, decoder memory, nesting depth,
@@ -25,6 +25,8 @@ pub enum Format {
     Zip,
     /// POSIX and GNU tar (`ustar` magic).
     Tar,
+    /// ar: Debian packages (`.deb`), static libraries.
+    Ar,
     /// gzip (one or more members, read as one stream).
     Gzip,
     /// bzip2.
@@ -50,6 +52,8 @@ pub fn sniff(data: &[u8]) -> Option<Format> {
         Some(Format::Zstd)
     } else if data.get(257..262) == Some(b"ustar") {
         Some(Format::Tar)
+    } else if starts(b"!<arch>\n") {
+        Some(Format::Ar)
     } else {
         None
     }
