@@ -799,3 +799,34 @@ fn a_debian_package_is_read_through_ar_and_its_compressed_tars() {
     );
     assert_eq!(scan.of_type("limit"), Vec::<&Value>::new());
 }
+
+#[test]
+fn a_rescan_from_the_cache_still_names_the_member_and_quarantine_moves_the_file_on_disk() {
+    let sandbox = Sandbox::new();
+    let eicar = eicar();
+    let archive = sandbox.write(
+        "bundle.tar.gz",
+        gzip(&tar_of(&[
+            ("readme.txt", b"hello"),
+            ("tools/eicar.com", &eicar),
+        ])),
+    );
+    let expected = vec![(
+        strings(&["bundle.tar", "tools/eicar.com"]),
+        EICAR_RULE.into(),
+    )];
+    let first = sandbox.scan(&["custom", text(&archive)]);
+    assert_eq!(found_in(&first, &archive), expected);
+    let second = sandbox.scan(&["custom", text(&archive)]);
+    let summary = second.summary();
+    let hits =
+        summary["cache_hits"].as_u64().unwrap() + summary["file_hash_hits"].as_u64().unwrap();
+    assert_eq!(hits, 1, "{:?}", second.records);
+    assert_eq!(found_in(&second, &archive), expected, "from the cache");
+    let moved = sandbox.scan(&["custom", text(&archive), "--action", "quarantine"]);
+    assert_eq!(moved.of_type("quarantined").len(), 1, "{:?}", moved.records);
+    assert!(
+        !archive.exists(),
+        "the archive on disk was moved into the vault"
+    );
+}
