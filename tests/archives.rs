@@ -48,6 +48,36 @@ fn xz(data: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
+/// A 7z of `members`, in one solid block or a block each, encrypted (AES) with `password`.
+fn seven_z(members: &[(&str, &[u8])], solid: bool, password: Option<&str>) -> Vec<u8> {
+    use sevenz_rust2::{ArchiveEntry, ArchiveWriter, EncoderMethod, SourceReader};
+    let mut writer = ArchiveWriter::new(std::io::Cursor::new(Vec::new())).unwrap();
+    if let Some(password) = password {
+        writer.set_content_methods(vec![
+            sevenz_rust2::encoder_options::AesEncoderOptions::new(password.into()).into(),
+            EncoderMethod::LZMA2.into(),
+        ]);
+    }
+    if solid {
+        let entries = members
+            .iter()
+            .map(|(name, _)| ArchiveEntry::new_file(name))
+            .collect();
+        let readers = members
+            .iter()
+            .map(|(_, data)| SourceReader::new(*data))
+            .collect();
+        writer.push_archive_entries(entries, readers).unwrap();
+    } else {
+        for (name, data) in members {
+            writer
+                .push_archive_entry(ArchiveEntry::new_file(name), Some(*data))
+                .unwrap();
+        }
+    }
+    writer.finish().unwrap().into_inner()
+}
+
 fn zstd(data: &[u8]) -> Vec<u8> {
     zstd::encode_all(data, 3).unwrap()
 }
@@ -118,6 +148,8 @@ fn eicar_and_a_plugin_sample_are_found_inside_every_format_and_named_by_member()
         // By content, not by name.
         ("renamed.dat", gzip(&tar), vec!["renamed.dat"]),
     ];
+    cases.push(("solid.7z", seven_z(&pair, true, None), vec![]));
+    cases.push(("blocks.7z", seven_z(&pair, false, None), vec![]));
     for (method, name) in [
         (zip::CompressionMethod::Stored, "stored.zip"),
         (zip::CompressionMethod::Deflated, "deflated.zip"),
@@ -152,8 +184,8 @@ fn eicar_and_a_plugin_sample_are_found_inside_every_format_and_named_by_member()
     assert_eq!(scan.of_type("limit"), Vec::<&Value>::new());
     let summary = scan.summary();
     // Three members each (a compressed tar is read as it is decoded, not as a member).
-    assert_eq!(summary["members_scanned"], 12 * 3);
-    assert_eq!(summary["files_scanned"], 12);
+    assert_eq!(summary["members_scanned"], 14 * 3);
+    assert_eq!(summary["files_scanned"], 14);
 }
 
 #[test]
@@ -828,5 +860,47 @@ fn a_rescan_from_the_cache_still_names_the_member_and_quarantine_moves_the_file_
     assert!(
         !archive.exists(),
         "the archive on disk was moved into the vault"
+    );
+}
+
+#[test]
+fn seven_z_archives_encrypted_or_with_a_member_over_the_limit_end_with_their_records() {
+    let sandbox = Sandbox::new();
+    let eicar = eicar();
+    let locked = sandbox.write(
+        "locked.7z",
+        seven_z(&[("payload.exe", &eicar)], false, Some("infected")),
+    );
+    // A solid block: 8 MiB of random bytes (over a 4 MiB member limit), then EICAR in the same
+    // block.
+    let zeros = vigil_sdk::samples::random_bytes(8 << 20, 3);
+    let solid = sandbox.write(
+        "solid.7z",
+        seven_z(&[("zeros.bin", &zeros), ("after.com", &eicar)], true, None),
+    );
+    let separate = sandbox.write(
+        "separate.7z",
+        seven_z(&[("zeros.bin", &zeros), ("after.com", &eicar)], false, None),
+    );
+    sandbox.configure("[archives]\nmax_member_size = 4194304\n");
+    let scan = sandbox.scan(&["custom", text(&sandbox.corpus(""))]);
+    let names = |path| -> Vec<String> {
+        limits_of(&scan, path)
+            .into_iter()
+            .map(|(_, limit, _)| limit)
+            .collect()
+    };
+    assert_eq!(names(&locked), ["encrypted"], "{:?}", scan.records);
+    assert_eq!(names(&solid), ["max_member_size", "max_member_size"]);
+    assert_eq!(
+        found_in(&scan, &solid),
+        vec![],
+        "the rest of the solid block is not decoded"
+    );
+    assert_eq!(names(&separate), ["max_member_size"]);
+    assert_eq!(
+        found_in(&scan, &separate),
+        vec![(strings(&["after.com"]), EICAR_RULE.into())],
+        "a block of its own is still read"
     );
 }

@@ -2,7 +2,7 @@
 //! and handed to the scan one by one, recursively, within the `[archives]` limits.
 //!
 //! Formats are recognised by content ([`sniff`]), never by extension: zip (and what is a zip:
-//! Office Open XML, jar, apk, wheels), tar, ar (Debian packages), gzip, bzip2, xz and zstd. [`extract`] walks a file's
+//! Office Open XML, jar, apk, wheels), 7z, tar, ar (Debian packages), gzip, bzip2, xz and zstd. [`extract`] walks a file's
 //! members depth first; each member's bytes go to [`Members::member`] with the chain of member
 //! names from the outermost archive in. A limit stops what it bounds and is said once through
 //! [`Members::limit`]: per member (its size, compression ratio, decoder memory, nesting depth,
@@ -35,6 +35,8 @@ pub enum Format {
     Xz,
     /// zstd.
     Zstd,
+    /// 7z.
+    SevenZ,
 }
 
 /// The format of `data`, when it is one of [`Format`]'s.
@@ -50,6 +52,8 @@ pub fn sniff(data: &[u8]) -> Option<Format> {
         Some(Format::Xz)
     } else if starts(b"\x28\xb5\x2f\xfd") {
         Some(Format::Zstd)
+    } else if starts(b"7z\xbc\xaf\x27\x1c") {
+        Some(Format::SevenZ)
     } else if data.get(257..262) == Some(b"ustar") {
         Some(Format::Tar)
     } else if starts(b"!<arch>\n") {
@@ -302,6 +306,11 @@ pub(crate) enum Trouble {
     DecoderMemory(String),
     /// The archive (or a member's header) is damaged or unsupported.
     Damaged(String),
+    /// The archive (its names, or a block of members) is encrypted.
+    Encrypted(String),
+    /// A limit stopped the format reader itself (the rest of a 7z solid block after a member
+    /// over the size limit, which would have to be decoded to be skipped).
+    Limited(Limit, String),
     /// The archive is a bomb: not extracted, reported as a detection.
     Bomb {
         /// `Bomb:Multi/Zip.Overlap` or `Bomb:Multi/Zip.Ratio`.
@@ -480,6 +489,8 @@ impl Walk<'_> {
         let (limit, reason) = match trouble {
             Trouble::DecoderMemory(reason) => (Limit::DecoderMemory, reason),
             Trouble::Damaged(reason) => (Limit::Damaged, reason),
+            Trouble::Encrypted(reason) => (Limit::Encrypted, reason),
+            Trouble::Limited(limit, reason) => (limit, reason),
             // A bomb on disk is a detection, as other products report it. Inside another
             // archive (a parser's test fixtures in a source package, say) it is a limit: not
             // extracted, said, and a detection only with `alert_on_limit`.
