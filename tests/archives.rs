@@ -402,6 +402,12 @@ fn bombs_end_within_their_limits_and_the_scan_goes_on() {
     assert_eq!(found_in(&scan, &plain), vec![(vec![], EICAR_RULE.into())]);
     assert_eq!(scan.summary()["limits"], 4);
 
+    // The time limit: 64 MiB of zeros take longer than a millisecond to decode.
+    let slow = sandbox.write("slow.gz", gzip(&vec![0u8; 64 << 20]));
+    sandbox.configure("[archives]\nmax_time_ms = 1\n");
+    let scan = sandbox.scan(&["custom", text(&slow)]);
+    assert_eq!(limit_names(&scan), ["max_time_ms"]);
+
     // The ratio limit, and alert_on_limit making limits detections.
     sandbox.configure("[archives]\nmax_ratio = 100\nalert_on_limit = true\n");
     let scan = sandbox.scan(&["custom", text(&zeros)]);
@@ -440,6 +446,18 @@ fn truncated_and_corrupted_archives_keep_what_was_found_and_say_they_are_damaged
                 zip::CompressionMethod::Deflated,
             ),
         ),
+        (
+            "t.7z",
+            seven_z(
+                &[("first.com", &eicar), ("second.bin", &filler)],
+                false,
+                None,
+            ),
+        ),
+        (
+            "t.a",
+            ar_of(&[("first.com", &eicar), ("second.bin", &filler)], false),
+        ),
     ];
     for (name, bytes) in &cases {
         let cut = sandbox.write(&format!("cut-{name}"), &bytes[..bytes.len() * 3 / 4]);
@@ -458,9 +476,9 @@ fn truncated_and_corrupted_archives_keep_what_was_found_and_say_they_are_damaged
                 "{name}: {limits:?}"
             );
         }
-        // The truncated tar-based streams still give their first member (a zip is read from
-        // its central directory at the end, which the cut removed).
-        if !name.ends_with(".zip") {
+        // The truncated tar-based streams and the ar still give their first member (a zip and
+        // a 7z are read from their directory at the end, which the cut removed).
+        if !name.ends_with(".zip") && !name.ends_with(".7z") {
             assert_eq!(
                 found_in(&scan, &cut).len(),
                 1,
