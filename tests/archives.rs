@@ -149,6 +149,15 @@ fn eicar_and_a_plugin_sample_are_found_inside_every_format_and_named_by_member()
         ("renamed.dat", gzip(&tar), vec!["renamed.dat"]),
     ];
     cases.push(("solid.7z", seven_z(&pair, true, None), vec![]));
+    // ZIP64 headers, as zip tools write them for large members.
+    let mut zip64 = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, content) in &pair {
+        zip64
+            .start_file(*name, SimpleFileOptions::default().large_file(true))
+            .unwrap();
+        zip64.write_all(content).unwrap();
+    }
+    cases.push(("zip64.zip", zip64.finish().unwrap().into_inner(), vec![]));
     cases.push(("blocks.7z", seven_z(&pair, false, None), vec![]));
     for (method, name) in [
         (zip::CompressionMethod::Stored, "stored.zip"),
@@ -184,8 +193,8 @@ fn eicar_and_a_plugin_sample_are_found_inside_every_format_and_named_by_member()
     assert_eq!(scan.of_type("limit"), Vec::<&Value>::new());
     let summary = scan.summary();
     // Three members each (a compressed tar is read as it is decoded, not as a member).
-    assert_eq!(summary["members_scanned"], 14 * 3);
-    assert_eq!(summary["files_scanned"], 14);
+    assert_eq!(summary["members_scanned"], 15 * 3);
+    assert_eq!(summary["files_scanned"], 15);
 }
 
 #[test]
