@@ -90,10 +90,6 @@ fn main() {
         "  (d) extraction alone (in-process) {:.3?} wall, {:.3?} cpu",
         extraction.wall, extraction.cpu
     );
-    println!(
-        "  peak RSS: {} KiB off, {} KiB on",
-        off.peak_rss_kib, on.peak_rss_kib
-    );
     let expected = off.cpu + files.cpu + extraction.cpu;
     println!(
         "  on / off: {:.2}x wall; members per second with archives on: {:.0}",

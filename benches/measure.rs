@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 pub struct Sample {
     pub wall: Duration,
     pub cpu: Duration,
+    #[allow(dead_code)] // not every benchmark reports memory
     pub peak_rss_kib: i64,
 }
 
