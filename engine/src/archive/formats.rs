@@ -336,9 +336,22 @@ fn zip(data: &[u8], limits: &Decoding, visit: &mut dyn FnMut(Entry<'_>) -> Flow)
             }
             continue;
         }
-        let flow = match (method, raw) {
-            (zip::CompressionMethod::Xz | zip::CompressionMethod::Zstd, Some(raw))
-            | (zip::CompressionMethod::Lzma, Some(raw)) => match own_decoder(method, raw, limits) {
+        let own = matches!(
+            method,
+            zip::CompressionMethod::Lzma
+                | zip::CompressionMethod::Xz
+                | zip::CompressionMethod::Zstd
+        );
+        let flow = match raw.filter(|_| own) {
+            // Never the zip crate's own decoders for these: they take no memory limit.
+            None if own => {
+                let shown = String::from_utf8_lossy(&name).into_owned();
+                troubles.push(Trouble::Damaged(format!(
+                    "zip member {shown:?}: data out of the archive"
+                )));
+                continue;
+            }
+            Some(raw) => match own_decoder(method, raw, limits) {
                 Ok(mut reader) => visit(Entry {
                     name,
                     reader: Some(&mut *reader),
@@ -349,7 +362,7 @@ fn zip(data: &[u8], limits: &Decoding, visit: &mut dyn FnMut(Entry<'_>) -> Flow)
                     continue;
                 }
             },
-            _ => match archive.by_index(index) {
+            None => match archive.by_index(index) {
                 Ok(mut file) => visit(Entry {
                     name,
                     reader: Some(&mut file),
