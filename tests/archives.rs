@@ -942,3 +942,30 @@ fn seven_z_archives_encrypted_or_with_a_member_over_the_limit_end_with_their_rec
         "a block of its own is still read"
     );
 }
+
+#[test]
+fn a_plugin_fault_on_a_member_names_the_member() {
+    let sandbox = Sandbox::new();
+    let archive = sandbox.write(
+        "faults.zip",
+        zip_of(
+            &[("inner/x.hostile", b"trap"), ("y.hostile", b"detect")],
+            zip::CompressionMethod::Deflated,
+        ),
+    );
+    let scan = sandbox.scan(&[
+        "custom",
+        text(&archive),
+        "--plugin",
+        text(common::hostile_plugin()),
+    ]);
+    let faults = scan.of_type("plugin_fault");
+    assert_eq!(faults.len(), 1, "{:?}", scan.records);
+    assert_eq!(members(faults[0]), strings(&["inner/x.hostile"]));
+    assert_eq!(faults[0]["plugin"], "hostile");
+    assert_eq!(
+        found_in(&scan, &archive),
+        vec![(strings(&["y.hostile"]), "hostile".into())],
+        "the other member's result stands"
+    );
+}

@@ -96,7 +96,7 @@ impl Members for MemberScan<'_, '_> {
         // Plugins choose by the member's extension, rules read its name: its last component.
         let name = chain.last().map(Vec::as_slice).unwrap_or_default();
         let base = name.rsplit(|&b| b == b'/').next().unwrap_or(name);
-        let first = self.findings.len();
+        let (first, first_fault) = (self.findings.len(), self.faults.len());
         let result = self.detector.scan(
             Path::new(OsStr::from_bytes(base)),
             None,
@@ -106,6 +106,9 @@ impl Members for MemberScan<'_, '_> {
         );
         for finding in &mut self.findings[first..] {
             finding.member = chain.to_vec();
+        }
+        for fault in &mut self.faults[first_fault..] {
+            fault.member = chain.to_vec();
         }
         if let Err(reason) = result
             && self.outcome.error.is_none()

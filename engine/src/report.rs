@@ -166,6 +166,8 @@ pub enum ScanEvent {
     PluginFault {
         /// The file.
         path: PathBuf,
+        /// The archive member it faulted on, outer to inner (empty: the file itself).
+        member: Vec<Vec<u8>>,
         /// The plugin's name.
         plugin: String,
         /// What went wrong.
@@ -252,8 +254,17 @@ impl Serialize for ScanEvent {
                 map.serialize_entry("reason", reason)?;
             }
             ScanEvent::Quarantined { id, .. } => map.serialize_entry("id", id)?,
-            ScanEvent::PluginFault { plugin, reason, .. }
-            | ScanEvent::PluginDisabled { plugin, reason, .. } => {
+            ScanEvent::PluginFault {
+                member,
+                plugin,
+                reason,
+                ..
+            } => {
+                serialize_member(&mut map, member)?;
+                map.serialize_entry("plugin", plugin)?;
+                map.serialize_entry("reason", reason)?;
+            }
+            ScanEvent::PluginDisabled { plugin, reason, .. } => {
                 map.serialize_entry("plugin", plugin)?;
                 map.serialize_entry("reason", reason)?;
             }

@@ -862,6 +862,7 @@ fn report_faults(path: &Path, faults: &mut Vec<PluginFault>, report: &(dyn Fn(Sc
     for fault in faults.drain(..) {
         report(ScanEvent::PluginFault {
             path: path.to_path_buf(),
+            member: fault.member.clone(),
             plugin: fault.plugin.clone(),
             reason: fault.reason,
         });

@@ -184,12 +184,13 @@ impl ScanSink for Printer {
                 }
                 ScanEvent::PluginFault {
                     path,
+                    member,
                     plugin,
                     reason,
                 } => self.write(&format!(
                     "PLUGIN FAULT {} on {}: {}",
                     untrusted(plugin),
-                    shown(path),
+                    with_member(path, member),
                     untrusted(reason)
                 )),
                 ScanEvent::PluginDisabled { plugin, reason, .. } => self.write(&format!(

@@ -223,6 +223,8 @@ pub struct PluginFault {
     pub reason: String,
     /// Set on the fault that disabled the plugin for the rest of the scan.
     pub disabled_after: Option<u32>,
+    /// The archive member it faulted on, outer to inner (empty: the file itself).
+    pub member: Vec<Vec<u8>>,
 }
 
 /// The plugins a scan runs, with their host.
@@ -391,6 +393,7 @@ impl PluginSet {
                     plugin: plugin.info.name.clone(),
                     reason,
                     disabled_after: scan.count(index, host.limits().max_faults),
+                    member: Vec::new(),
                 }),
             }
         }
