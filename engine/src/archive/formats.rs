@@ -345,10 +345,7 @@ fn zip(data: &[u8], limits: &Decoding, visit: &mut dyn FnMut(Entry<'_>) -> Flow)
         let flow = match raw.filter(|_| own) {
             // Never the zip crate's own decoders for these: they take no memory limit.
             None if own => {
-                let shown = String::from_utf8_lossy(&name).into_owned();
-                troubles.push(Trouble::Damaged(format!(
-                    "zip member {shown:?}: data out of the archive"
-                )));
+                troubles.push(Trouble::Damaged("zip: data out of the archive".into()).about(&name));
                 continue;
             }
             Some(raw) => match own_decoder(method, raw, limits) {
@@ -358,7 +355,7 @@ fn zip(data: &[u8], limits: &Decoding, visit: &mut dyn FnMut(Entry<'_>) -> Flow)
                     compressed,
                 }),
                 Err(trouble) => {
-                    troubles.push(trouble);
+                    troubles.push(trouble.about(&name));
                     continue;
                 }
             },
@@ -369,8 +366,7 @@ fn zip(data: &[u8], limits: &Decoding, visit: &mut dyn FnMut(Entry<'_>) -> Flow)
                     compressed,
                 }),
                 Err(err) => {
-                    let shown = String::from_utf8_lossy(&name).into_owned();
-                    troubles.push(Trouble::Damaged(format!("zip member {shown:?}: {err}")));
+                    troubles.push(Trouble::Damaged(format!("zip: {err}")).about(&name));
                     continue;
                 }
             },

@@ -322,6 +322,21 @@ pub(crate) enum Trouble {
     },
 }
 
+impl Trouble {
+    /// The same trouble, its reason naming the member it is about.
+    pub(crate) fn about(self, member: &[u8]) -> Self {
+        let name = String::from_utf8_lossy(member);
+        let named = |reason: String| format!("member {name:?}: {reason}");
+        match self {
+            Trouble::DecoderMemory(reason) => Trouble::DecoderMemory(named(reason)),
+            Trouble::Damaged(reason) => Trouble::Damaged(named(reason)),
+            Trouble::Encrypted(reason) => Trouble::Encrypted(named(reason)),
+            Trouble::Limited(limit, reason) => Trouble::Limited(limit, named(reason)),
+            bomb @ Trouble::Bomb { .. } => bomb,
+        }
+    }
+}
+
 /// Whether a format reader should go on to the next member.
 pub(crate) type Flow = std::ops::ControlFlow<()>;
 
@@ -451,12 +466,11 @@ impl Walk<'_> {
         let cap = config.max_member_size.min(room) as usize;
         let mut data = head;
         data.truncate(cap);
-        let mut chunk = vec![0u8; CHUNK];
         loop {
             let want = (cap - data.len()).min(CHUNK);
             if want == 0 {
                 // Full: one more byte says whether the member goes on.
-                if !matches!(meter.read(&mut chunk[..1]), Ok(n) if n > 0) {
+                if !matches!(meter.read(&mut [0u8; 1]), Ok(n) if n > 0) {
                     return (data, meter.stopped.take());
                 }
                 return (
@@ -471,9 +485,14 @@ impl Walk<'_> {
                     }),
                 );
             }
-            match meter.read(&mut chunk[..want]) {
+            // Decoded straight into the member's buffer: no staging chunk per member.
+            let filled = data.len();
+            data.resize(filled + want, 0);
+            let read = meter.read(&mut data[filled..]);
+            data.truncate(filled + *read.as_ref().unwrap_or(&0));
+            match read {
                 Ok(0) => return (data, None),
-                Ok(n) => data.extend_from_slice(&chunk[..n]),
+                Ok(_) => {}
                 Err(err) => {
                     return (
                         data,
