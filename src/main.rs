@@ -4,6 +4,7 @@
 //! (as ClamAV's: 0 nothing found, 1 threats found, 2 error). All behaviour lives in `vigil-engine`.
 
 mod cli;
+mod service;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,6 +22,9 @@ struct Args {
     /// Default: /var/lib/vigil as root, else $XDG_DATA_HOME/vigil.
     #[arg(long, global = true, env = "VIGIL_STATE_DIR", value_name = "DIR")]
     state_dir: Option<PathBuf>,
+    /// Never use the resident service: scan and answer in this process.
+    #[arg(long, global = true, env = "VIGIL_NO_DAEMON")]
+    no_daemon: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -69,6 +73,13 @@ enum Command {
         #[command(subcommand)]
         command: cli::plugin::PluginCommand,
     },
+    /// Run the resident service: definitions loaded once, scans over a local socket, real-time
+    /// protection.
+    Daemon,
+    /// Whether protection works: service, real-time protection, definitions age, last scans.
+    Health(cli::health::HealthArgs),
+    /// The service's counters: connections, requests, real-time events and latencies.
+    Statistics(cli::statistics::StatisticsArgs),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +87,7 @@ fn main() -> ExitCode {
     let context = cli::Context {
         config_path: args.config,
         state_dir: args.state_dir,
+        no_daemon: args.no_daemon,
     };
     let outcome = match args.command {
         Command::Scan(scan) => cli::scan::run(&context, scan),
@@ -87,6 +99,9 @@ fn main() -> ExitCode {
         Command::Plugin { command } => cli::plugin::run(&context, command),
         Command::Cache { command } => cli::cache::run(&context, command),
         Command::Rules { command } => cli::rules::run(&context, command),
+        Command::Daemon => service::server::run(&context),
+        Command::Health(args) => cli::health::run(&context, args),
+        Command::Statistics(args) => cli::statistics::run(&context, args),
     };
     match outcome {
         Ok(code) => code,

@@ -28,6 +28,130 @@ pub struct Config {
     pub yara: YaraConfig,
     /// Archives and compressed files: whether their members are scanned, and the limits.
     pub archives: ArchivesConfig,
+    /// The resident service (`vigil daemon`): its socket and who may administer it.
+    pub service: ServiceConfig,
+    /// Real-time protection: what the service watches and how fast it must answer.
+    pub real_time: RealTimeConfig,
+}
+
+/// `[service]`: the resident service's local socket. Who may do what is decided by the peer's
+/// credentials (`SO_PEERCRED`), never by the socket file's mode.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceConfig {
+    /// The Unix socket the service listens on (created mode 0666).
+    pub socket: PathBuf,
+    /// Members of this group (and root) may administer the service: scan paths, reload,
+    /// change settings. Others may only scan descriptors they pass.
+    pub admin_group: String,
+    /// Largest request, in bytes; a larger one is refused and the connection closed.
+    pub max_message_size: u32,
+    /// Most clients connected at once; more are refused.
+    pub max_clients: u32,
+    /// Longest wait for the rest of a request once it has begun, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// Definitions older than this many days make `vigil health` report them stale.
+    pub definitions_stale_after_days: u64,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            socket: PathBuf::from("/run/vigil/vigil.sock"),
+            admin_group: "vigil".into(),
+            max_message_size: 1024 * 1024,
+            max_clients: 256,
+            request_timeout_ms: 10_000,
+            definitions_stale_after_days: 7,
+        }
+    }
+}
+
+impl ServiceConfig {
+    /// Checks the settings are usable; the message names the key.
+    fn validate(&self) -> Result<(), String> {
+        if !self.socket.is_absolute() {
+            return Err("service.socket: must be an absolute path".into());
+        }
+        if self.max_message_size < 1024 {
+            return Err("service.max_message_size: must be at least 1024 bytes".into());
+        }
+        let at_least_one = [
+            ("max_clients", u64::from(self.max_clients)),
+            ("request_timeout_ms", self.request_timeout_ms),
+            (
+                "definitions_stale_after_days",
+                self.definitions_stale_after_days,
+            ),
+        ];
+        if let Some((key, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
+            return Err(format!("service.{key}: must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// `[real_time]`: real-time protection (fanotify). Whether it is on, and whether it may block,
+/// are `antivirus_engine.enable_real_time_protection` and `antivirus_engine.passive_mode`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RealTimeConfig {
+    /// What is watched. A mount point is watched whole; another folder is watched with every
+    /// folder under it that exists when protection starts (on the same file system).
+    pub paths: Vec<PathBuf>,
+    /// Every permission event is answered within this many milliseconds: allow when the scan
+    /// has not finished (counted as a missed deadline).
+    pub deadline_ms: u64,
+    /// Executables (absolute paths) whose file accesses are never scanned or blocked.
+    pub process_exclusions: Vec<PathBuf>,
+    /// Files larger than this many bytes are let through unscanned on open (0: no limit).
+    pub max_file_size: u64,
+    /// Threads scanning files for real-time protection.
+    pub threads: usize,
+    /// Events waiting for a scan thread; past this, events are let through and counted.
+    pub queue_depth: usize,
+    /// Most folders marked under the `paths` that are not mount points.
+    pub max_directory_marks: usize,
+}
+
+impl Default for RealTimeConfig {
+    fn default() -> Self {
+        Self {
+            paths: vec![PathBuf::from("/")],
+            deadline_ms: 1000,
+            process_exclusions: Vec::new(),
+            max_file_size: 64 * 1024 * 1024,
+            threads: 2,
+            queue_depth: 4096,
+            max_directory_marks: 100_000,
+        }
+    }
+}
+
+impl RealTimeConfig {
+    /// Checks the settings are usable; the message names the key.
+    fn validate(&self) -> Result<(), String> {
+        for (key, paths) in [
+            ("paths", &self.paths),
+            ("process_exclusions", &self.process_exclusions),
+        ] {
+            if let Some(bad) = paths.iter().find(|path| !path.is_absolute()) {
+                return Err(format!(
+                    "real_time.{key}: {} is not an absolute path",
+                    bad.display()
+                ));
+            }
+        }
+        let at_least_one = [
+            ("deadline_ms", self.deadline_ms),
+            ("threads", self.threads as u64),
+            ("queue_depth", self.queue_depth as u64),
+        ];
+        if let Some((key, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
+            return Err(format!("real_time.{key}: must be at least 1"));
+        }
+        Ok(())
+    }
 }
 
 /// `[archives]`: members of archives and compressed files are scanned like files, recursively,
@@ -275,6 +399,11 @@ pub struct AntivirusEngine {
     /// timestamp granularity, or through a shared mapping not yet written back, may leave them
     /// unchanged.
     pub scan_cache_settle_time: u64,
+    /// Whether the service watches files as they are opened, written and run (fanotify).
+    pub enable_real_time_protection: bool,
+    /// Detect and report only: never block an access and never act on a file (for machines
+    /// where another product is in charge).
+    pub passive_mode: bool,
 }
 
 /// What a scan does with a detected file.
@@ -363,6 +492,8 @@ impl Default for AntivirusEngine {
             scan_cache_maximum: 1_000_000,
             file_hash_cache_maximum: 100_000,
             scan_cache_settle_time: 60,
+            enable_real_time_protection: false,
+            passive_mode: false,
         }
     }
 }
@@ -489,6 +620,8 @@ impl Config {
         }
         self.plugins.validate()?;
         self.archives.validate()?;
+        self.service.validate()?;
+        self.real_time.validate()?;
         crate::detect::externals::check_defines(&self.yara.defines)
             .map_err(|why| format!("yara.defines: {why}"))?;
         if self.antivirus_engine.scan_timeout == 0 {
@@ -554,7 +687,7 @@ impl ExclusionConfig {
 }
 
 /// Renders a TOML error with its line number (toml's own message shows the offending line).
-fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
+pub(crate) fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
     match err.span() {
         Some(span) => {
             let line = text[..span.start.min(text.len())].matches('\n').count() + 1;

@@ -29,6 +29,7 @@ pub mod error;
 pub(crate) mod exclusions;
 pub(crate) mod fault;
 pub(crate) mod input;
+pub mod managed;
 mod member_scan;
 pub mod object;
 pub mod plugin;
@@ -49,7 +50,11 @@ pub use error::EngineError;
 pub use object::{FileIdentity, ScanObject};
 pub use quarantine::{QuarantineEntry, Vault};
 pub use report::{Finding, Response, ScanEvent, ScanSink, ScanStart, ScanSummary};
-pub use scan::{Engine, EngineBuilder, ObjectReport, ScanKind, ScanRequest};
-pub use state::{HistoryEntry, State};
+pub use scan::{Engine, EngineBuilder, FileScanner, ObjectReport, ScanKind, ScanRequest};
+pub use state::{HistoryEntry, LastScan, State};
+/// This engine's version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The yara-x version rules are compiled and run with.
+pub const YARA_X_VERSION: &str = builtin::YARA_X_VERSION;
 /// The yara-x crate this engine is built with, for tools and tests that compare with it directly.
 pub use yara_x;

@@ -159,8 +159,9 @@ impl EngineBuilder {
         } else {
             None
         };
+        let info = definitions.info.clone();
         let detectors = definitions.detectors(&extra_rules, &self.config.yara, plugins)?;
-        Engine::new(self.config, detectors, state, warnings, cache)
+        Engine::new(self.config, detectors, state, warnings, cache, info)
     }
 }
 
@@ -177,6 +178,8 @@ pub struct Engine {
     warnings: Vec<String>,
     /// The result caches, unless turned off.
     cache: Option<ResultCache>,
+    /// The definitions its detectors came from.
+    definitions: crate::definitions::DefinitionsInfo,
 }
 
 /// What one object's scan found: its events (detections, allowed detections, plugin faults, an
@@ -187,6 +190,10 @@ pub struct ObjectReport {
     pub events: Vec<ScanEvent>,
     /// Bytes of content scanned (0 when it could not be scanned).
     pub bytes_scanned: u64,
+    /// Whether the result came from a cache.
+    pub cached: bool,
+    /// Whether the object's result was established (read and matched, or from a cache).
+    pub scanned: bool,
 }
 
 impl ObjectReport {
@@ -200,6 +207,74 @@ impl ObjectReport {
             })
             .collect()
     }
+
+    /// Adds this object to a scan's totals, counted as [`Engine::scan`] counts a file.
+    pub fn add_to(&self, summary: &mut ScanSummary) {
+        for event in &self.events {
+            let counter = match event {
+                ScanEvent::Detection { .. } => &mut summary.detections,
+                ScanEvent::Error { .. } => &mut summary.errors,
+                ScanEvent::Skipped { .. } => &mut summary.skipped,
+                ScanEvent::Allowed { .. } => &mut summary.allowed,
+                ScanEvent::Quarantined { .. } => &mut summary.quarantined,
+                ScanEvent::PluginFault { .. } => &mut summary.plugin_faults,
+                ScanEvent::Limit { .. } => &mut summary.limits,
+                ScanEvent::PluginDisabled { .. } => continue,
+            };
+            *counter += 1;
+        }
+        if !self.threats().is_empty() {
+            summary.infected_files += 1;
+        }
+        if self.scanned {
+            summary.files_scanned += 1;
+            summary.bytes_scanned += self.bytes_scanned;
+            if self.cached {
+                summary.cache_hits += 1;
+            }
+        }
+    }
+}
+
+/// Scans open files one after another on one thread, keeping its detectors and buffers (see
+/// [`Engine::with_file_scanner`]).
+pub struct FileScanner<'e> {
+    engine: &'e Engine,
+    worker: Worker<'e>,
+}
+
+impl FileScanner<'_> {
+    /// Scans `file`, said to be at `path`, and decides on its findings (recorded in the threat
+    /// history). With `act`, a detected file is quarantined when `threat_action` asks for it,
+    /// through this handle (never by opening `path` again); without, nothing is done to it.
+    pub fn scan(
+        &mut self,
+        file: &File,
+        path: &Path,
+        act: bool,
+    ) -> Result<ObjectReport, EngineError> {
+        let handle = file.try_clone().map_err(|cause| EngineError::Io {
+            context: format!("cannot duplicate the descriptor of {}", path.display()),
+            cause,
+        })?;
+        let engine = self.engine;
+        let report = ObjectCollector::default();
+        let scanned = match ScanObject::from_file(handle, path.to_path_buf()) {
+            Ok(object) => {
+                crate::fault::pause("scan_file: object opened");
+                let looked = engine.look_up(&object, self.worker.volumes);
+                self.worker
+                    .scan(engine, &object, looked, &|event| report.push(event), act)
+            }
+            Err(problem) => {
+                report.push(problem_event(path.to_path_buf(), problem));
+                Scanned::default()
+            }
+        };
+        let mut object_report = report.finish(scanned.bytes);
+        object_report.cached = scanned.cache_hit.is_some();
+        Ok(object_report)
+    }
 }
 
 impl Engine {
@@ -209,6 +284,7 @@ impl Engine {
         state: Arc<State>,
         warnings: Vec<String>,
         cache: Option<ResultCache>,
+        definitions: crate::definitions::DefinitionsInfo,
     ) -> Result<Self, EngineError> {
         let engine = &config.antivirus_engine;
         let stored_exclusions = state.exclusions()?;
@@ -235,6 +311,7 @@ impl Engine {
             vault,
             warnings,
             cache,
+            definitions,
         })
     }
 
@@ -384,6 +461,23 @@ impl Engine {
         }
         summary.cancelled = stopped.load(Ordering::Relaxed);
         summary.duration_ms = started.elapsed().as_millis() as u64;
+        if !summary.cancelled {
+            let kind = match request.kind {
+                ScanKind::Quick => "quick",
+                ScanKind::Full => "full",
+                ScanKind::Custom(_) => "custom",
+            };
+            if let Err(err) =
+                self.state
+                    .record_scan(kind, unix_now(), summary.files_scanned, summary.detections)
+            {
+                report(ScanEvent::Error {
+                    path: self.state.dir().to_path_buf(),
+                    reason: format!("cannot record the scan for health: {err}"),
+                });
+                summary.errors += 1;
+            }
+        }
         sink.finish(&summary);
         Ok(summary)
     }
@@ -393,26 +487,56 @@ impl Engine {
     /// files by extension. Nothing is done to the file, whatever `threat_action` says: acting on
     /// a caller's file is the caller's decision. Detections are recorded in the threat history.
     pub fn scan_file(&self, file: &File, path: &Path) -> Result<ObjectReport, EngineError> {
-        let handle = file.try_clone().map_err(|cause| EngineError::Io {
-            context: format!("cannot duplicate the descriptor of {}", path.display()),
-            cause,
-        })?;
+        self.with_file_scanner(|scanner| scanner.scan(file, path, false))
+    }
+
+    /// Runs `body` with a [`FileScanner`]: one thread's detectors and buffers, kept from one file
+    /// to the next (for a thread that scans many open files, such as real-time protection's).
+    pub fn with_file_scanner<R>(&self, body: impl FnOnce(&mut FileScanner<'_>) -> R) -> R {
         sigbus::install();
         let plugin_faults = self.detectors.plugins.scan_faults();
         let volumes = Volumes::default();
-        let mut worker = self.worker(&plugin_faults, &volumes);
-        let report = ObjectCollector::default();
-        let scanned = match ScanObject::from_file(handle, path.to_path_buf()) {
-            Ok(object) => {
-                let looked = self.look_up(&object, &volumes);
-                worker.scan(self, &object, looked, &|event| report.push(event), false)
-            }
-            Err(problem) => {
-                report.push(problem_event(path.to_path_buf(), problem));
-                Scanned::default()
-            }
+        let mut scanner = FileScanner {
+            engine: self,
+            worker: self.worker(&plugin_faults, &volumes),
         };
-        Ok(report.finish(scanned.bytes))
+        body(&mut scanner)
+    }
+
+    /// Writes the result caches to disk (a scan does it when it ends; a long-lived front end
+    /// that scans single files calls this now and then, and before it exits).
+    pub fn save_cache(&self) -> Result<(), EngineError> {
+        match &self.cache {
+            Some(cache) => cache.save(ScanStats {
+                ended_at: unix_now(),
+                files: 0,
+                cache_hits: 0,
+                file_hash_hits: 0,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether `path` is excluded from scanning (by its path, a folder above it, its extension
+    /// or its name).
+    pub fn excludes(&self, path: &Path) -> bool {
+        self.exclusions
+            .excludes_target(&crate::exclusions::normalize(path), false)
+    }
+
+    /// The definitions this engine's detectors came from.
+    pub fn definitions(&self) -> &crate::definitions::DefinitionsInfo {
+        &self.definitions
+    }
+
+    /// The state directory this engine records in.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The configuration this engine was built with.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// Scans bytes held in memory, as the content of a file named `name` (used in the report and
@@ -896,6 +1020,8 @@ impl ObjectCollector {
         ObjectReport {
             events: self.events.into_inner().unwrap_or_else(|p| p.into_inner()),
             bytes_scanned: bytes.unwrap_or(0),
+            cached: false,
+            scanned: bytes.is_some(),
         }
     }
 }

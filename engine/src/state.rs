@@ -68,7 +68,27 @@ const MIGRATIONS: &[&str] = &[
     // The scanned file's identity, so recovery unlinks only that inode.
     "ALTER TABLE quarantine ADD COLUMN dev INTEGER;
      ALTER TABLE quarantine ADD COLUMN ino INTEGER;",
+    // When each kind of on-demand scan last completed, for `vigil health`.
+    "CREATE TABLE last_scans (
+        kind TEXT PRIMARY KEY,
+        ended_at INTEGER NOT NULL,
+        files INTEGER NOT NULL,
+        detections INTEGER NOT NULL
+    );",
 ];
+
+/// The last completed scan of one kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastScan {
+    /// `quick`, `full` or `custom`.
+    pub kind: String,
+    /// When it ended, Unix seconds.
+    pub ended_at: i64,
+    /// Files it scanned.
+    pub files: u64,
+    /// Threats it reported.
+    pub detections: u64,
+}
 
 /// An open state directory.
 pub struct State {
@@ -303,6 +323,43 @@ impl State {
                     threat: row.get(3)?,
                     quarantine_id: row.get(4)?,
                     detail: row.get(5)?,
+                })
+            })
+            .and_then(Iterator::collect)
+            .map_err(|err| self.error(err))?;
+        Ok(rows)
+    }
+
+    /// Records that a scan of `kind` (`quick`, `full`, `custom`) completed at `ended_at`.
+    pub(crate) fn record_scan(
+        &self,
+        kind: &str,
+        ended_at: i64,
+        files: u64,
+        detections: u64,
+    ) -> Result<(), EngineError> {
+        self.without_waiting_for_disk(|db| {
+            db.execute(
+                "INSERT OR REPLACE INTO last_scans (kind, ended_at, files, detections) VALUES (?1, ?2, ?3, ?4)",
+                params![kind, ended_at, files as i64, detections as i64],
+            )
+            .map(drop)
+        })
+    }
+
+    /// When each kind of scan last completed, with its file and detection counts.
+    pub fn last_scans(&self) -> Result<Vec<LastScan>, EngineError> {
+        let db = self.db();
+        let mut statement = db
+            .prepare("SELECT kind, ended_at, files, detections FROM last_scans ORDER BY kind")
+            .map_err(|err| self.error(err))?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok(LastScan {
+                    kind: row.get(0)?,
+                    ended_at: row.get(1)?,
+                    files: row.get::<_, i64>(2)? as u64,
+                    detections: row.get::<_, i64>(3)? as u64,
                 })
             })
             .and_then(Iterator::collect)

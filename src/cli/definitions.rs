@@ -89,6 +89,7 @@ pub fn run(context: &Context, command: DefinitionsCommand) -> Result<ExitCode> {
                 record.to_version.unwrap_or_default(),
                 record.from_version
             ));
+            crate::service::client::notify_reload(context);
         }
         DefinitionsCommand::Rollback => {
             let store = DefinitionsStore::open(Arc::new(context.open_state()?))?;
@@ -98,6 +99,7 @@ pub fn run(context: &Context, command: DefinitionsCommand) -> Result<ExitCode> {
                 record.to_version.unwrap_or_default(),
                 record.from_version
             ));
+            crate::service::client::notify_reload(context);
         }
         DefinitionsCommand::Status { format } => {
             let store = DefinitionsStore::open(Arc::new(context.open_state()?))?;

@@ -63,6 +63,7 @@ pub fn run(context: &Context, command: ExclusionCommand) -> Result<ExitCode> {
             let exclusion = args.to_config();
             if state.add_exclusion(&exclusion)? {
                 print_line(&format!("added: {}", describe(&exclusion)));
+                crate::service::client::notify_reload(context);
             } else {
                 print_line(&format!("already present: {}", describe(&exclusion)));
             }
@@ -81,6 +82,7 @@ pub fn run(context: &Context, command: ExclusionCommand) -> Result<ExitCode> {
                 bail!("no stored exclusion {}", describe(&exclusion));
             }
             print_line(&format!("removed: {}", describe(&exclusion)));
+            crate::service::client::notify_reload(context);
         }
         ExclusionCommand::List { format } => {
             let (config, _) = context.load_config()?;

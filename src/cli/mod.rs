@@ -5,14 +5,17 @@ pub mod cache;
 pub mod config;
 pub mod definitions;
 pub mod exclusion;
+pub mod health;
 pub mod output;
 pub mod plugin;
 pub mod plugin_new;
 pub mod plugin_test;
 pub mod quarantine;
+pub mod remote_scan;
 pub mod rules;
 pub mod sarif;
 pub mod scan;
+pub mod statistics;
 pub mod threat;
 pub mod untrusted;
 
@@ -22,6 +25,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use vigil_engine::Config;
+use vigil_engine::managed::ManagedSettings;
 use vigil_engine::state::State;
 
 /// The system-wide configuration file, read when no other is named.
@@ -33,19 +37,29 @@ pub struct Context {
     pub config_path: Option<PathBuf>,
     /// `--state-dir` / `VIGIL_STATE_DIR`.
     pub state_dir: Option<PathBuf>,
+    /// `--no-daemon` / `VIGIL_NO_DAEMON`: never use the service.
+    pub no_daemon: bool,
 }
 
 impl Context {
-    /// The configuration in force and the file it came from (if any).
-    pub fn load_config(&self) -> Result<(Config, Option<PathBuf>)> {
-        let path = match &self.config_path {
+    /// The configuration file in use: `--config`, else the system one when it exists.
+    pub fn config_file(&self) -> Option<PathBuf> {
+        match &self.config_path {
             Some(path) => Some(path.clone()),
             None => Some(PathBuf::from(SYSTEM_CONFIG)).filter(|path| path.exists()),
-        };
-        match path {
-            Some(path) => Ok((Config::load(&path)?, Some(path))),
-            None => Ok((Config::default(), None)),
         }
+    }
+
+    /// The configuration in force and the file it came from (if any): defaults, then the file,
+    /// then the managed settings of the state directory (`vigil config real-time-protection`).
+    pub fn load_config(&self) -> Result<(Config, Option<PathBuf>)> {
+        let path = self.config_file();
+        let mut config = match &path {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        ManagedSettings::load(&self.state_dir())?.apply(&mut config);
+        Ok((config, path))
     }
 
     /// The state directory in use.

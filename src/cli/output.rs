@@ -28,7 +28,7 @@ pub struct Printer {
     verbose: bool,
     /// Text output lists each YARA detection's pattern matches (`--print-strings`).
     print_strings: bool,
-    out: Mutex<std::io::Stdout>,
+    out: Mutex<Box<dyn Write + Send>>,
     progress: Option<ProgressBar>,
     files: AtomicU64,
 }
@@ -51,19 +51,36 @@ impl Printer {
             format,
             verbose,
             print_strings,
-            out: Mutex::new(std::io::stdout()),
+            out: Mutex::new(Box::new(std::io::stdout())),
             progress,
             files: AtomicU64::new(0),
         }
     }
 
+    /// A printer writing to `out` (the service's reply stream), with no progress bar. Each line
+    /// is written and flushed on its own.
+    pub fn to_writer(
+        format: Format,
+        verbose: bool,
+        print_strings: bool,
+        out: Box<dyn Write + Send>,
+    ) -> Self {
+        Self {
+            format,
+            verbose,
+            print_strings,
+            out: Mutex::new(out),
+            progress: None,
+            files: AtomicU64::new(0),
+        }
+    }
+
     fn write(&self, line: &str) {
-        let out = self
+        let mut out = self
             .out
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let write = || {
-            let mut out = out.lock();
+        let mut write = || {
             let _ = writeln!(out, "{line}");
             let _ = out.flush();
         };

@@ -64,6 +64,7 @@ pub fn run(context: &Context, command: QuarantineCommand) -> Result<ExitCode> {
         QuarantineCommand::Restore { id, to, force } => {
             let restored = vault.restore(&id, to.as_deref(), force)?;
             print_line(&format!("restored {id} to {}", shown(&restored)));
+            crate::service::client::notify_reload(context);
         }
         QuarantineCommand::Remove { id, all } => {
             let ids: Vec<String> = match (id, all) {

@@ -8,21 +8,36 @@
 //! others a `note`. Files that could not be scanned are `toolExecutionNotifications`.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::Path;
 use std::sync::Mutex;
 
 use serde_json::{Value, json};
 use vigil_engine::{Finding, ScanEvent, ScanSink, ScanSummary};
 
-use super::print_line;
-
 /// The SARIF schema this output follows.
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
 /// Collects what a scan reports and prints it as one SARIF document when it ends.
-#[derive(Default)]
 pub struct SarifSink {
     collected: Mutex<Collected>,
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+impl Default for SarifSink {
+    fn default() -> Self {
+        Self::to_writer(Box::new(std::io::stdout()))
+    }
+}
+
+impl SarifSink {
+    /// A sink writing its document to `out` (the service's reply stream).
+    pub fn to_writer(out: Box<dyn Write + Send>) -> Self {
+        Self {
+            collected: Mutex::default(),
+            out: Mutex::new(out),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -83,7 +98,13 @@ impl ScanSink for SarifSink {
                 "results": collected.results,
             }],
         });
-        print_line(&document.to_string());
+        let mut out = self
+            .out
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // A closed pipe (`vigil scan ... | head`) is not an error worth a panic.
+        let _ = writeln!(out, "{document}");
+        let _ = out.flush();
     }
 }
 

@@ -12,6 +12,7 @@ use vigil_engine::{EngineBuilder, ScanKind, ScanRequest};
 use super::Context;
 use super::output::{Format, Printer};
 use super::sarif::SarifSink;
+use crate::service::client::Client;
 
 /// `vigil scan ...`
 #[derive(Args)]
@@ -23,7 +24,7 @@ pub struct ScanArgs {
 }
 
 #[derive(Subcommand)]
-enum KindArg {
+pub(crate) enum KindArg {
     /// The configured high-risk folders (filesystem_scanner.quick_scan_directories).
     Quick,
     /// The configured root (filesystem_scanner.full_scan_directory), skipping pseudo file systems.
@@ -38,13 +39,13 @@ enum KindArg {
 
 /// Options shared by every kind of scan.
 #[derive(Args)]
-struct ScanOptions {
+pub(crate) struct ScanOptions {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ScanFormat::Text, global = true)]
-    format: ScanFormat,
+    pub(crate) format: ScanFormat,
     /// Worker threads. Default: antivirus_engine.maximum_scan_threads, else all cores.
     #[arg(long, global = true)]
-    threads: Option<usize>,
+    pub(crate) threads: Option<usize>,
     /// An extra .yar file or folder of them (repeatable).
     #[arg(long = "rules", value_name = "PATH", global = true)]
     rules: Vec<PathBuf>,
@@ -71,15 +72,15 @@ struct ScanOptions {
     /// In text output, list where each YARA detection's patterns matched (jsonl always has
     /// them, bounded).
     #[arg(long, global = true)]
-    print_strings: bool,
+    pub(crate) print_strings: bool,
     /// Also print skipped files and allowed detections in text output.
     #[arg(long, short, global = true)]
-    verbose: bool,
+    pub(crate) verbose: bool,
 }
 
 /// Output formats of a scan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum ScanFormat {
+pub(crate) enum ScanFormat {
     /// Lines for people.
     Text,
     /// One JSON object per line, as results arrive.
@@ -96,10 +97,24 @@ enum ActionArg {
     Quarantine,
 }
 
-/// Runs a scan; exit code 0 when nothing was found, 1 when threats were.
+/// Runs a scan; exit code 0 when nothing was found, 1 when threats were. Through the service
+/// when one runs for this configuration and no option changes the engine; else in-process.
 pub fn run(context: &Context, args: ScanArgs) -> Result<ExitCode> {
     let (mut config, _) = context.load_config()?;
     let options = args.options;
+    let changes_engine = !options.rules.is_empty()
+        || !options.plugins.is_empty()
+        || !options.defines.is_empty()
+        || options.no_plugins
+        || options.no_cache
+        || options.action.is_some()
+        || options.max_file_size.is_some();
+    if !changes_engine
+        && let Some(client) = Client::for_context(context, &config.service.socket)
+        && let Some(outcome) = super::remote_scan::scan(client, &args.kind, &options)
+    {
+        return outcome;
+    }
     if let Some(action) = options.action {
         config.antivirus_engine.threat_action = match action {
             ActionArg::Report => ThreatAction::Report,

@@ -65,6 +65,7 @@ pub fn run(context: &Context, command: ThreatCommand) -> Result<ExitCode> {
                 },
                 untrusted(&name)
             ));
+            crate::service::client::notify_reload(context);
         }
         ThreatCommand::Disallow { name } => {
             if !state.disallow_threat(&name)? {
@@ -79,6 +80,7 @@ pub fn run(context: &Context, command: ThreatCommand) -> Result<ExitCode> {
                 bail!("{} is not an allowed threat", untrusted(&name));
             }
             print_line(&format!("disallowed: {}", untrusted(&name)));
+            crate::service::client::notify_reload(context);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,0 +1,519 @@
+//! Real-time protection: fanotify events on watched files, scanned as they happen.
+//!
+//! One thread reads the kernel's events; a pool of `real_time.threads` scans them, each with a
+//! [`FileScanner`](vigil_engine::FileScanner) kept between files (a file the scan cache knows is
+//! a lookup). In blocking mode every open and exec is a permission event: a detected file is
+//! denied (`EACCES` for the opener). A deadline thread answers, with allow, every permission
+//! event still pending when `real_time.deadline_ms` has passed, so no process ever waits longer
+//! on the service, whatever a scan does. Passive mode uses a notification group: nothing is ever
+//! blocked or acted on; detections are reported.
+//!
+//! Never scanned: the service's own accesses (answered at once by the reader, so the service
+//! cannot wait on itself), processes in `real_time.process_exclusions` (by executable path),
+//! excluded paths, files over `real_time.max_file_size`, and events past a full queue.
+
+use std::collections::{HashSet, VecDeque};
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use vigil_engine::config::RealTimeConfig;
+
+use super::fanotify::{self, Group};
+use super::server::{Generation, log};
+use super::stats::{EventKind, Statistics};
+
+/// Supplies the engine generation in force.
+pub type CurrentGeneration = Arc<dyn Fn() -> Arc<Generation> + Send + Sync>;
+
+/// Real-time protection while it runs; stopped (and every pending event allowed) on drop.
+pub struct RealTime {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    pending: Arc<PendingQueue>,
+}
+
+/// A permission event waiting for its answer.
+struct Pending {
+    group: Arc<Group>,
+    file: OwnedFd,
+    kind: EventKind,
+    arrived: Instant,
+    deadline: Instant,
+    answered: AtomicBool,
+}
+
+impl Pending {
+    /// Answers the event unless it was answered already; true when this call answered it.
+    fn answer(&self, allow: bool) -> bool {
+        if self.answered.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        if let Err(err) = self.group.respond(self.file.as_raw_fd(), allow) {
+            log(&format!("real-time: cannot answer an event: {err}"));
+        }
+        true
+    }
+}
+
+/// Permission events in arrival order (deadlines are arrival plus a constant, so the front is
+/// always the next to expire).
+#[derive(Default)]
+struct PendingQueue {
+    events: Mutex<VecDeque<Arc<Pending>>>,
+    changed: Condvar,
+}
+
+/// One event for a scan thread.
+struct Job {
+    file: File,
+    kind: EventKind,
+    arrived: Instant,
+    pending: Option<Arc<Pending>>,
+}
+
+/// How protection runs; fixed for its lifetime (a change restarts it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Passive mode: notifications only, never block or act.
+    pub passive: bool,
+    /// `[real_time]`.
+    pub config: RealTimeConfig,
+}
+
+impl RealTime {
+    /// Places the marks and starts the threads.
+    pub fn start(
+        settings: &Settings,
+        current: CurrentGeneration,
+        stats: Arc<Statistics>,
+    ) -> std::io::Result<Self> {
+        let config = &settings.config;
+        let group = Arc::new(Group::new(!settings.passive)?);
+        let mask = if settings.passive {
+            fanotify::CLOSE_WRITE | fanotify::OPEN_EXEC
+        } else {
+            fanotify::CLOSE_WRITE | fanotify::OPEN_PERM | fanotify::OPEN_EXEC_PERM
+        };
+        let marks = place_marks(&group, &config.paths, mask, config.max_directory_marks)?;
+        let counters = &stats.real_time;
+        counters.marks.store(marks, Ordering::Relaxed);
+        counters.passive.store(settings.passive, Ordering::Relaxed);
+        counters.active.store(true, Ordering::Relaxed);
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let pending = Arc::new(PendingQueue::default());
+        let (sender, receiver) = crossbeam_channel::bounded::<Job>(config.queue_depth);
+        let mut threads = Vec::new();
+        for _ in 0..config.threads {
+            let (receiver, current, stats) = (receiver.clone(), current.clone(), stats.clone());
+            let (passive, max_size) = (settings.passive, config.max_file_size);
+            threads.push(spawn("vigil-rt-scan", move || {
+                scan_loop(&receiver, &current, &stats, passive, max_size)
+            }));
+        }
+        let deadline = Duration::from_millis(config.deadline_ms);
+        {
+            let (pending, stop, stats) = (pending.clone(), stop.clone(), stats.clone());
+            threads.push(spawn("vigil-rt-deadline", move || {
+                deadline_loop(&pending, &stop, &stats)
+            }));
+        }
+        {
+            let excluded: HashSet<PathBuf> = config.process_exclusions.iter().cloned().collect();
+            let (pending, stop) = (pending.clone(), stop.clone());
+            threads.push(spawn("vigil-rt-read", move || {
+                let reader = Reader {
+                    group,
+                    sender,
+                    pending,
+                    stats,
+                    excluded,
+                    deadline,
+                };
+                reader.run(&stop)
+            }));
+        }
+        Ok(Self {
+            stop,
+            threads,
+            pending,
+        })
+    }
+}
+
+impl Drop for RealTime {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.pending.changed.notify_all();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(body)
+        .expect("cannot start a real-time thread")
+}
+
+/// Marks each path: a mount point whole, another folder with the folders under it (same file
+/// system, links not followed), at most `max_directories` of those. Returns the marks placed.
+fn place_marks(
+    group: &Group,
+    paths: &[PathBuf],
+    mask: u64,
+    max_directories: usize,
+) -> std::io::Result<u64> {
+    let mounts = mount_points();
+    let mut marks = 0u64;
+    let mut directories = 0usize;
+    for path in paths {
+        if mounts.contains(path) {
+            group.mark_mount(path, mask).map_err(|err| {
+                std::io::Error::new(
+                    err.kind(),
+                    format!("cannot watch {}: {err}", crate::cli::shown(path)),
+                )
+            })?;
+            marks += 1;
+            continue;
+        }
+        let root = std::fs::symlink_metadata(path).map_err(|err| {
+            std::io::Error::new(
+                err.kind(),
+                format!("cannot watch {}: {err}", crate::cli::shown(path)),
+            )
+        })?;
+        let device = std::os::unix::fs::MetadataExt::dev(&root);
+        let mut stack = vec![path.clone()];
+        while let Some(dir) = stack.pop() {
+            if directories >= max_directories {
+                log(&format!(
+                    "real-time: real_time.max_directory_marks ({max_directories}) reached; folders under {} are not all watched",
+                    crate::cli::shown(path)
+                ));
+                break;
+            }
+            if let Err(err) = group.mark_directory(&dir, mask) {
+                log(&format!(
+                    "real-time: cannot watch {}: {err}",
+                    crate::cli::shown(&dir)
+                ));
+                continue;
+            }
+            directories += 1;
+            marks += 1;
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let Ok(metadata) = entry.metadata() else {
+                    continue;
+                };
+                if metadata.is_dir() && std::os::unix::fs::MetadataExt::dev(&metadata) == device {
+                    stack.push(entry.path());
+                }
+            }
+        }
+    }
+    Ok(marks)
+}
+
+/// Mount points, from `/proc/self/mountinfo` (field 5, with its octal escapes decoded).
+fn mount_points() -> HashSet<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    text.lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|field| {
+            let mut bytes = Vec::new();
+            let raw = field.as_bytes();
+            let mut index = 0;
+            while index < raw.len() {
+                if raw[index] == b'\\'
+                    && index + 3 < raw.len()
+                    && let Ok(value) = u8::from_str_radix(&field[index + 1..index + 4], 8)
+                {
+                    bytes.push(value);
+                    index += 4;
+                    continue;
+                }
+                bytes.push(raw[index]);
+                index += 1;
+            }
+            PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(bytes))
+        })
+        .collect()
+}
+
+/// Reads events and hands them out.
+struct Reader {
+    group: Arc<Group>,
+    sender: crossbeam_channel::Sender<Job>,
+    pending: Arc<PendingQueue>,
+    stats: Arc<Statistics>,
+    excluded: HashSet<PathBuf>,
+    deadline: Duration,
+}
+
+impl Reader {
+    fn run(self, stop: &AtomicBool) {
+        let own_pid = std::process::id() as i32;
+        let mut buffer = vec![0u8; 64 * 1024];
+        while !stop.load(Ordering::Relaxed) {
+            match self.group.wait(100) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(err) => {
+                    log(&format!("real-time: cannot wait for events: {err}"));
+                    break;
+                }
+            }
+            let events = match self.group.read(&mut buffer) {
+                Ok(events) => events,
+                Err(err) => {
+                    log(&format!("real-time: cannot read events: {err}"));
+                    break;
+                }
+            };
+            for event in events {
+                self.dispatch(event, own_pid);
+            }
+        }
+        self.stats.real_time.active.store(false, Ordering::Relaxed);
+    }
+
+    fn dispatch(&self, event: fanotify::Event, own_pid: i32) {
+        let arrived = Instant::now();
+        let counters = &self.stats.real_time;
+        if event.mask & fanotify::QUEUE_OVERFLOW != 0 {
+            counters.overflows.fetch_add(1, Ordering::Relaxed);
+        }
+        let Some(file) = event.file else { return };
+        let kind = if event.mask & (fanotify::OPEN_EXEC_PERM | fanotify::OPEN_EXEC) != 0 {
+            EventKind::Exec
+        } else if event.mask & fanotify::OPEN_PERM != 0 {
+            EventKind::Open
+        } else {
+            EventKind::CloseModified
+        };
+        let kind_counters = counters.kind(kind);
+        kind_counters.received.fetch_add(1, Ordering::Relaxed);
+        let permission = event.mask & (fanotify::OPEN_PERM | fanotify::OPEN_EXEC_PERM) != 0;
+        // The answer names the event's own descriptor, so the pending event keeps it and the
+        // scan gets a duplicate.
+        let (file, pending) = if permission {
+            let scanned = match file.try_clone() {
+                Ok(scanned) => scanned,
+                Err(err) => {
+                    log(&format!(
+                        "real-time: cannot duplicate an event descriptor: {err}"
+                    ));
+                    let _ = self.group.respond(file.as_raw_fd(), true);
+                    return;
+                }
+            };
+            let pending = Arc::new(Pending {
+                group: self.group.clone(),
+                file,
+                kind,
+                arrived,
+                deadline: arrived + self.deadline,
+                answered: AtomicBool::new(false),
+            });
+            (scanned, Some(pending))
+        } else {
+            (file, None)
+        };
+        let let_through = |pending: Option<Arc<Pending>>| {
+            kind_counters.not_scanned.fetch_add(1, Ordering::Relaxed);
+            if let Some(pending) = pending
+                && pending.answer(true)
+            {
+                kind_counters
+                    .answered_in_time
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        };
+        if event.pid == own_pid || self.process_excluded(event.pid) {
+            return let_through(pending);
+        }
+        if let Some(pending) = &pending {
+            let mut queue = self
+                .pending
+                .events
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            queue.push_back(pending.clone());
+            drop(queue);
+            self.pending.changed.notify_one();
+        }
+        let job = Job {
+            file: File::from(file),
+            kind,
+            arrived,
+            pending: pending.clone(),
+        };
+        if self.sender.try_send(job).is_err() {
+            let_through(pending);
+        }
+    }
+
+    fn process_excluded(&self, pid: i32) -> bool {
+        !self.excluded.is_empty()
+            && std::fs::read_link(format!("/proc/{pid}/exe"))
+                .is_ok_and(|exe| self.excluded.contains(&exe))
+    }
+}
+
+/// Answers allow to every permission event whose deadline has passed.
+fn deadline_loop(pending: &PendingQueue, stop: &AtomicBool, stats: &Statistics) {
+    let mut queue = pending
+        .events
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    loop {
+        while queue
+            .front()
+            .is_some_and(|event| event.answered.load(Ordering::Acquire))
+        {
+            queue.pop_front();
+        }
+        if stop.load(Ordering::Relaxed) {
+            // Dropping the group (when the last thread lets go of it) allows whatever is left.
+            for event in queue.drain(..) {
+                event.answer(true);
+            }
+            return;
+        }
+        let now = Instant::now();
+        let wait = match queue.front() {
+            Some(event) if event.deadline <= now => {
+                let event = queue.pop_front().expect("the front exists");
+                if event.answer(true) {
+                    let counters = stats.real_time.kind(event.kind);
+                    counters.missed_deadline.fetch_add(1, Ordering::Relaxed);
+                    stats
+                        .real_time
+                        .latency
+                        .record(event.arrived.elapsed().as_micros() as u64);
+                }
+                continue;
+            }
+            Some(event) => event.deadline - now,
+            None => Duration::from_millis(100),
+        };
+        queue = pending
+            .changed
+            .wait_timeout(queue, wait)
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .0;
+    }
+}
+
+/// A scan thread: takes jobs, scans with a scanner kept for the engine generation in force.
+fn scan_loop(
+    receiver: &crossbeam_channel::Receiver<Job>,
+    current: &CurrentGeneration,
+    stats: &Statistics,
+    passive: bool,
+    max_size: u64,
+) {
+    let mut carried: Option<Job> = None;
+    loop {
+        let generation = current();
+        let next = generation.engine.with_file_scanner(|scanner| {
+            let mut job = carried.take();
+            loop {
+                let job = match job.take() {
+                    Some(job) => job,
+                    None => match receiver.recv() {
+                        Ok(job) => job,
+                        Err(_) => return None,
+                    },
+                };
+                if !Arc::ptr_eq(&current(), &generation) {
+                    // Definitions were reloaded: scan this one with the new engine.
+                    return Some(job);
+                }
+                handle(scanner, &generation, job, stats, passive, max_size);
+            }
+        });
+        match next {
+            Some(job) => carried = Some(job),
+            None => return,
+        }
+    }
+}
+
+/// Scans one event's file and answers it.
+fn handle(
+    scanner: &mut vigil_engine::FileScanner<'_>,
+    generation: &Generation,
+    job: Job,
+    stats: &Statistics,
+    passive: bool,
+    max_size: u64,
+) {
+    let counters = stats.real_time.kind(job.kind);
+    let answer = |allow: bool| {
+        if let Some(pending) = &job.pending
+            && pending.answer(allow)
+        {
+            counters.answered_in_time.fetch_add(1, Ordering::Relaxed);
+            if !allow {
+                counters.denied.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    };
+    let path = fd_path(&job.file);
+    let too_large = max_size > 0 && job.file.metadata().is_ok_and(|m| m.len() > max_size);
+    if too_large || generation.engine.excludes(&path) {
+        counters.not_scanned.fetch_add(1, Ordering::Relaxed);
+        answer(true);
+        return;
+    }
+    let report = match scanner.scan(&job.file, &path, !passive) {
+        Ok(report) => report,
+        Err(err) => {
+            log(&format!(
+                "real-time: cannot scan {}: {err}",
+                crate::cli::shown(&path)
+            ));
+            answer(true);
+            return;
+        }
+    };
+    counters.scanned.fetch_add(1, Ordering::Relaxed);
+    let threats = report.threats();
+    if !threats.is_empty() {
+        counters.detections.fetch_add(1, Ordering::Relaxed);
+        let how = if passive {
+            " (passive mode: not blocked)"
+        } else {
+            ""
+        };
+        super::server::alert(&format!(
+            "real-time: threat {} in {}{how}",
+            threats.join(", "),
+            crate::cli::shown(&path)
+        ));
+    }
+    answer(threats.is_empty() || passive);
+    stats
+        .real_time
+        .latency
+        .record(job.arrived.elapsed().as_micros() as u64);
+}
+
+/// Where an event's file is, from the kernel's record of the descriptor.
+fn fd_path(file: &File) -> PathBuf {
+    std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .unwrap_or_else(|_| Path::new("(unknown)").to_path_buf())
+}
