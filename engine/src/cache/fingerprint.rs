@@ -72,6 +72,21 @@ pub const NON_RESULT_KEYS: &[&str] = &[
     "definitions.max_drop_size",
     "quarantine.max_size",
     "quarantine.min_free_space",
+    "antivirus_engine.enable_real_time_protection",
+    "antivirus_engine.passive_mode",
+    "service.socket",
+    "service.admin_group",
+    "service.max_message_size",
+    "service.max_clients",
+    "service.request_timeout_ms",
+    "service.definitions_stale_after_days",
+    "real_time.paths",
+    "real_time.deadline_ms",
+    "real_time.process_exclusions",
+    "real_time.max_file_size",
+    "real_time.threads",
+    "real_time.queue_depth",
+    "real_time.max_directory_marks",
 ];
 
 /// The configuration keys of [`RESULT_KEYS`], as values.
@@ -207,7 +222,7 @@ mod tests {
         *slot = match slot.take() {
             Value::Bool(flag) => Value::Bool(!flag),
             Value::Number(n) => Value::from(n.as_u64().unwrap() + 1),
-            Value::Array(mut items) if key.ends_with("exclusions") => {
+            Value::Array(mut items) if key == "antivirus_engine.exclusions" => {
                 items.push(serde_json::json!({"name": "*.x"}));
                 Value::Array(items)
             }
