@@ -503,6 +503,40 @@ impl Engine {
         body(&mut scanner)
     }
 
+    /// Whether the scan cache holds a clean result for this open file (said to be at `path`),
+    /// unchanged since it was kept: the answer a real-time check can give at once, without
+    /// reading the file or waking a scan thread. False whenever it cannot tell.
+    pub fn cached_clean(&self, file: &File, path: &Path) -> bool {
+        let Some(cache) = self.cache.as_ref().filter(|c| c.scan_cache_enabled()) else {
+            return false;
+        };
+        let Ok(metadata) = file.metadata() else {
+            return false;
+        };
+        if !metadata.is_file() {
+            return false;
+        }
+        let identity = crate::object::FileIdentity::of(&metadata);
+        // Asked afresh each time: a device number may later belong to another file system.
+        let Some(fsid) = Volumes::default().cacheable(identity.dev, file) else {
+            return false;
+        };
+        let key = ScanKey {
+            dev: identity.dev,
+            ino: identity.ino,
+            names: self.detectors.name_key(path, Some(identity.uid)),
+        };
+        let valid = Validators {
+            size: identity.size,
+            mtime_ns: identity.mtime_ns,
+            ctime_ns: identity.ctime_ns,
+            fsid,
+        };
+        cache
+            .lookup(&key, &valid)
+            .is_some_and(|hit| hit.detection().is_none())
+    }
+
     /// Writes the result caches to disk (a scan does it when it ends; a long-lived front end
     /// that scans single files calls this now and then, and before it exits).
     pub fn save_cache(&self) -> Result<(), EngineError> {

@@ -71,6 +71,8 @@ struct PendingQueue {
 /// One event for a scan thread.
 struct Job {
     file: File,
+    /// Where the kernel says the file is.
+    path: PathBuf,
     kind: EventKind,
     arrived: Instant,
     pending: Option<Arc<Pending>>,
@@ -110,7 +112,8 @@ impl RealTime {
         let (sender, receiver) = crossbeam_channel::bounded::<Job>(config.queue_depth);
         let mut threads = Vec::new();
         for _ in 0..config.threads {
-            let (receiver, current, stats) = (receiver.clone(), current.clone(), stats.clone());
+            let (receiver, current) = (receiver.clone(), current.clone());
+            let stats = stats.clone();
             let (passive, max_size) = (settings.passive, config.max_file_size);
             threads.push(spawn("vigil-rt-scan", move || {
                 scan_loop(&receiver, &current, &stats, passive, max_size)
@@ -128,6 +131,7 @@ impl RealTime {
             let (pending, stop) = (pending.clone(), stop.clone());
             threads.push(spawn("vigil-rt-read", move || {
                 let reader = Reader {
+                    current,
                     group,
                     sender,
                     pending,
@@ -252,8 +256,10 @@ fn mount_points() -> HashSet<PathBuf> {
         .collect()
 }
 
-/// Reads events and hands them out.
+/// Reads events, answers those it can at once (the service's own accesses, excluded processes
+/// and paths, files the scan cache knows to be clean) and hands the rest to the scan threads.
 struct Reader {
+    current: CurrentGeneration,
     group: Arc<Group>,
     sender: crossbeam_channel::Sender<Job>,
     pending: Arc<PendingQueue>,
@@ -344,6 +350,28 @@ impl Reader {
         if event.pid == own_pid || self.process_excluded(event.pid) {
             return let_through(pending);
         }
+        let file = File::from(file);
+        let path = fd_path(&file);
+        let generation = (self.current)();
+        let engine = &generation.engine;
+        if engine.excludes(&path) {
+            return let_through(pending);
+        }
+        if engine.cached_clean(&file, &path) {
+            kind_counters.scanned.fetch_add(1, Ordering::Relaxed);
+            kind_counters.cache_hits.fetch_add(1, Ordering::Relaxed);
+            if let Some(pending) = pending
+                && pending.answer(true)
+            {
+                kind_counters
+                    .answered_in_time
+                    .fetch_add(1, Ordering::Relaxed);
+                counters
+                    .latency
+                    .record(arrived.elapsed().as_micros() as u64);
+            }
+            return;
+        }
         if let Some(pending) = &pending {
             let mut queue = self
                 .pending
@@ -355,7 +383,8 @@ impl Reader {
             self.pending.changed.notify_one();
         }
         let job = Job {
-            file: File::from(file),
+            file,
+            path,
             kind,
             arrived,
             pending: pending.clone(),
@@ -442,7 +471,7 @@ fn scan_loop(
                     // Definitions were reloaded: scan this one with the new engine.
                     return Some(job);
                 }
-                handle(scanner, &generation, job, stats, passive, max_size);
+                handle(scanner, job, stats, passive, max_size);
             }
         });
         match next {
@@ -455,7 +484,6 @@ fn scan_loop(
 /// Scans one event's file and answers it.
 fn handle(
     scanner: &mut vigil_engine::FileScanner<'_>,
-    generation: &Generation,
     job: Job,
     stats: &Statistics,
     passive: bool,
@@ -472,19 +500,19 @@ fn handle(
             }
         }
     };
-    let path = fd_path(&job.file);
+    let path = &job.path;
     let too_large = max_size > 0 && job.file.metadata().is_ok_and(|m| m.len() > max_size);
-    if too_large || generation.engine.excludes(&path) {
+    if too_large {
         counters.not_scanned.fetch_add(1, Ordering::Relaxed);
         answer(true);
         return;
     }
-    let report = match scanner.scan(&job.file, &path, !passive) {
+    let report = match scanner.scan(&job.file, path, !passive) {
         Ok(report) => report,
         Err(err) => {
             log(&format!(
                 "real-time: cannot scan {}: {err}",
-                crate::cli::shown(&path)
+                crate::cli::shown(path)
             ));
             answer(true);
             return;
@@ -502,7 +530,7 @@ fn handle(
         super::server::alert(&format!(
             "real-time: threat {} in {}{how}",
             threats.join(", "),
-            crate::cli::shown(&path)
+            crate::cli::shown(path)
         ));
     }
     answer(threats.is_empty() || passive);

@@ -52,6 +52,8 @@ pub struct KindCounters {
     pub received: AtomicU64,
     /// Files scanned (or found in the cache).
     pub scanned: AtomicU64,
+    /// Of those, answered from the scan cache.
+    pub cache_hits: AtomicU64,
     /// Let through unscanned: the service's own accesses, excluded paths and processes, files
     /// over `real_time.max_file_size`, a full queue.
     pub not_scanned: AtomicU64,
@@ -223,6 +225,8 @@ pub struct KindSnapshot {
     pub received: u64,
     /// Scanned.
     pub scanned: u64,
+    /// Answered from the scan cache.
+    pub cache_hits: u64,
     /// Let through unscanned.
     pub not_scanned: u64,
     /// Answered before the deadline.
@@ -280,6 +284,7 @@ impl Statistics {
                             KindSnapshot {
                                 received: load(&counters.received),
                                 scanned: load(&counters.scanned),
+                                cache_hits: load(&counters.cache_hits),
                                 not_scanned: load(&counters.not_scanned),
                                 answered_in_time: load(&counters.answered_in_time),
                                 missed_deadline: load(&counters.missed_deadline),
