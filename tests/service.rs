@@ -528,6 +528,17 @@ fn eventually(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
+/// Whether `cat` could open and read `path`.
+fn cat_opens(path: &Path) -> bool {
+    Command::new("cat")
+        .arg(path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
 fn threat_history(sandbox: &Sandbox) -> String {
     String::from_utf8_lossy(&sandbox.run(&["threat", "list"]).stdout).into_owned()
 }
@@ -579,14 +590,7 @@ fn real_time_protection_blocks_a_detected_file_and_lets_a_clean_one_open() {
     assert_eq!(health["healthy"], true, "{health}");
     // Outside the watched folder nothing is blocked.
     let outside = sandbox.write("elsewhere/eicar.com", eicar());
-    assert!(
-        Command::new("cat")
-            .arg(&outside)
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
+    assert!(cat_opens(&outside));
 }
 
 #[test]
@@ -604,14 +608,7 @@ fn passive_mode_reports_and_never_blocks_and_can_be_switched_at_run_time() {
     eventually(Duration::from_secs(10), "reported in passive mode", || {
         daemon.log_text().contains("(passive mode: not blocked)")
     });
-    assert!(
-        Command::new("cat")
-            .arg(&infected)
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
+    assert!(cat_opens(&infected));
     assert_eq!(std::fs::read(&infected).unwrap(), eicar(), "never acted on");
     // Switched to blocking at run time through the managed settings.
     let switched = sandbox.run(&["config", "passive-mode", "--value", "disabled"]);
@@ -621,14 +618,7 @@ fn passive_mode_reports_and_never_blocks_and_can_be_switched_at_run_time() {
         "restarted in blocking mode",
         || daemon.log_text().contains("blocking mode"),
     );
-    assert!(
-        !Command::new("cat")
-            .arg(&infected)
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
+    assert!(!cat_opens(&infected));
     let shown = sandbox.run(&["config", "show"]);
     assert!(String::from_utf8_lossy(&shown.stdout).contains("passive_mode = false"));
     // Turned off entirely: opens are no longer checked.
@@ -637,14 +627,7 @@ fn passive_mode_reports_and_never_blocks_and_can_be_switched_at_run_time() {
     eventually(Duration::from_secs(10), "stopped", || {
         daemon.log_text().contains("real-time protection off")
     });
-    assert!(
-        Command::new("cat")
-            .arg(&infected)
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
+    assert!(cat_opens(&infected));
 }
 
 #[test]
@@ -705,30 +688,15 @@ fn process_and_path_exclusions_let_files_through() {
         ),
     );
     let _daemon = Daemon::start(&sandbox, &config);
-    assert!(
-        !Command::new("cat")
-            .arg(&infected)
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
+    assert!(!cat_opens(&infected));
     assert!(
         Command::new(&tail)
             .arg(&infected)
-            .output()
+            .status()
             .unwrap()
-            .status
             .success()
     );
-    assert!(
-        Command::new("cat")
-            .arg(&excluded)
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
+    assert!(cat_opens(&excluded));
 }
 
 fn which(program: &str) -> PathBuf {

@@ -59,8 +59,9 @@ pub fn scan(mut client: Client, kind: &KindArg, options: &ScanOptions) -> Option
     Some(scan_descriptors(&mut client, paths, output))
 }
 
-/// Prints the service's output until it says the scan is done.
-fn stream_output(client: &mut Client) -> Result<ExitCode> {
+/// Prints the service's output until it says the scan is done (its exit code) or, with
+/// `one_file`, until it says one passed file is done (`None`).
+fn print_output(client: &mut Client, one_file: bool) -> Result<Option<ExitCode>> {
     let mut stdout = std::io::stdout();
     loop {
         match client.reply()? {
@@ -69,11 +70,16 @@ fn stream_output(client: &mut Client) -> Result<ExitCode> {
                 let _ = stdout.write_all(text.as_bytes());
                 let _ = stdout.flush();
             }
-            Reply::Done { exit } => return Ok(ExitCode::from(exit)),
-            Reply::FileDone => {}
+            Reply::FileDone if one_file => return Ok(None),
+            Reply::Done { exit } if !one_file => return Ok(Some(ExitCode::from(exit))),
             other => bail!("unexpected answer from the service: {other:?}"),
         }
     }
+}
+
+/// Prints the service's output until the scan is done; its exit code.
+fn stream_output(client: &mut Client) -> Result<ExitCode> {
+    Ok(print_output(client, false)?.expect("a scan ends with its exit code"))
 }
 
 /// Walks `paths` with this user's rights and passes each regular file's descriptor.
@@ -100,17 +106,7 @@ fn scan_descriptors(
                 })?,
             }
             // Output for the file, then `file_done`: one descriptor in flight at a time.
-            let mut stdout = std::io::stdout();
-            loop {
-                match client.reply()? {
-                    Reply::Output { text } => {
-                        let _ = stdout.write_all(text.as_bytes());
-                        let _ = stdout.flush();
-                    }
-                    Reply::FileDone => return Ok(()),
-                    other => bail!("unexpected answer from the service: {other:?}"),
-                }
-            }
+            print_output(client, true).map(drop)
         })?;
     }
     client.send(&Request::EndOfDescriptors)?;

@@ -121,3 +121,56 @@ pub fn report(
         last_full_scan: last_full,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn definitions(days_old: i64) -> DefinitionsInfo {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        DefinitionsInfo {
+            version: 7,
+            created: now - days_old * 86_400 - 60,
+            source: "test".into(),
+            signer: "test".into(),
+            installed_at: None,
+            rules: 1,
+            hashes: 0,
+            plugins: 0,
+            yara_x: vigil_engine::YARA_X_VERSION.into(),
+            compiled_blake3: None,
+            compiled_layout: None,
+        }
+    }
+
+    #[test]
+    fn stale_definitions_and_a_missing_service_are_health_issues() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(dir.path()).unwrap();
+        let mut config = Config::default();
+        config.antivirus_engine.enable_real_time_protection = true;
+        let running = ServiceInfo {
+            up_since: 1,
+            real_time_running: true,
+            real_time_problem: None,
+        };
+        let fresh = report(&config, &definitions(1), &state, Some(&running));
+        assert!(fresh.healthy, "{:?}", fresh.health_issues);
+        assert_eq!(fresh.definitions_status, "up_to_date");
+        let stale = report(&config, &definitions(8), &state, Some(&running));
+        assert!(!stale.healthy);
+        assert_eq!(stale.definitions_status, "stale");
+        assert_eq!(stale.definitions_age_days, 8);
+        assert!(
+            stale.health_issues[0].contains("stale"),
+            "{:?}",
+            stale.health_issues
+        );
+        let alone = report(&config, &definitions(1), &state, None);
+        assert!(!alone.service_running && !alone.healthy);
+        assert!(!alone.real_time_protection_available);
+    }
+}
