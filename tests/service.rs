@@ -741,3 +741,44 @@ fn managed_settings_take_precedence_over_the_configuration_file() {
         "{message}"
     );
 }
+
+#[test]
+fn real_time_detections_follow_threat_action_and_passive_mode_never_acts() {
+    if !is_root() {
+        eprintln!("fanotify needs root; passed over");
+        return;
+    }
+    for passive in [false, true] {
+        let sandbox = Sandbox::new();
+        let watch = watched(&sandbox);
+        let config = format!(
+            "{}\n",
+            real_time_config(&watch, passive, "").replace(
+                "[antivirus_engine]\n",
+                "[antivirus_engine]\nthreat_action = \"quarantine\"\n"
+            )
+        );
+        let daemon = Daemon::start(&sandbox, &config);
+        let infected = watch.join("dropped.com");
+        std::fs::write(&infected, eicar()).unwrap();
+        eventually(Duration::from_secs(10), "detected", || {
+            daemon.log_text().contains("real-time: threat")
+        });
+        let list =
+            || String::from_utf8_lossy(&sandbox.run(&["quarantine", "list"]).stdout).into_owned();
+        if passive {
+            std::thread::sleep(Duration::from_millis(300));
+            assert_eq!(
+                std::fs::read(&infected).unwrap(),
+                eicar(),
+                "passive mode never acts"
+            );
+            assert!(!list().contains("dropped.com"));
+        } else {
+            eventually(Duration::from_secs(10), "quarantined", || {
+                !infected.exists()
+            });
+            assert!(list().contains("dropped.com"), "{}", list());
+        }
+    }
+}
