@@ -210,8 +210,14 @@ fn scans_through_the_service_print_what_in_process_scans_print_and_sigterm_stops
     sandbox.write("a/eicar.com", eicar());
     sandbox.write("a/clean.txt", "nothing to see");
     sandbox.write("b/dropper.js", common::encoded_dropper_js());
-    let mut daemon = Daemon::start(&sandbox, "");
     let corpus = sandbox.corpus("");
+    let mut daemon = Daemon::start(
+        &sandbox,
+        &format!(
+            "[filesystem_scanner]\nquick_scan_directories = [\"{}\"]\n",
+            text(&corpus)
+        ),
+    );
     let args = [
         "scan",
         "custom",
@@ -242,8 +248,11 @@ fn scans_through_the_service_print_what_in_process_scans_print_and_sigterm_stops
     assert_eq!(missing.status.code(), Some(2));
     assert!(common::stderr(&missing).contains("scan not started"));
 
+    // A quick scan through the service is what health reports as the last one.
+    let quick = sandbox.run(&["scan", "quick"]);
+    assert_eq!(quick.status.code(), Some(1), "{}", common::stderr(&quick));
     let statistics = daemon.statistics(&sandbox);
-    assert!(statistics["ipc"]["requests"].as_u64().unwrap() >= 4);
+    assert!(statistics["ipc"]["requests"].as_u64().unwrap() >= 5);
     assert_eq!(statistics["ipc"]["bad_messages"], 0);
     let health = sandbox.run(&["health", "--format", "jsonl"]);
     let health: Value = serde_json::from_slice(&health.stdout).unwrap();
@@ -251,6 +260,8 @@ fn scans_through_the_service_print_what_in_process_scans_print_and_sigterm_stops
     assert!(health["service_up_since"].as_i64().unwrap() > 0);
     assert_eq!(health["definitions_status"], "up_to_date");
     assert_eq!(health["real_time_protection_enabled"], false);
+    assert!(health["last_quick_scan"].as_i64().unwrap() > 0, "{health}");
+    assert_eq!(health["last_full_scan"], Value::Null);
     let field = sandbox.run(&["health", "--field", "service_running"]);
     assert_eq!(String::from_utf8_lossy(&field.stdout).trim(), "true");
 
