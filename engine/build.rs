@@ -37,13 +37,21 @@ fn main() {
     .unwrap();
 
     let lock = std::fs::read_to_string(manifest_dir.join("../Cargo.lock")).unwrap_or_default();
-    let yara_x = lock
-        .split("[[package]]")
-        .find(|package| package.contains("\nname = \"yara-x\"\n"))
-        .and_then(|package| package.lines().find_map(|l| l.strip_prefix("version = ")))
-        .map_or("unknown".to_string(), |v| v.trim_matches('"').to_string());
+    let version_of = |name: &str| {
+        lock.split("[[package]]")
+            .find(|package| package.contains(&format!("\nname = \"{name}\"\n")))
+            .and_then(|package| package.lines().find_map(|l| l.strip_prefix("version = ")))
+            .map_or("unknown".to_string(), |v| v.trim_matches('"').to_string())
+    };
     println!("cargo:rerun-if-changed=../Cargo.lock");
-    println!("cargo:rustc-env=VIGIL_YARA_X_VERSION={yara_x}");
+    println!(
+        "cargo:rustc-env=VIGIL_YARA_X_VERSION={}",
+        version_of("yara-x")
+    );
+    println!(
+        "cargo:rustc-env=VIGIL_WASMTIME_VERSION={}",
+        version_of("wasmtime")
+    );
 }
 
 /// Builds every plugin crate in `plugins/` to WebAssembly as `plugins/<folder>.wasm`.

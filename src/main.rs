@@ -80,6 +80,11 @@ enum Command {
     Health(cli::health::HealthArgs),
     /// The service's counters: connections, requests, real-time events and latencies.
     Statistics(cli::statistics::StatisticsArgs),
+    /// Diagnostic data: the local event log, and support bundles.
+    Diagnostic {
+        #[command(subcommand)]
+        command: cli::diagnostic::DiagnosticCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -89,6 +94,8 @@ fn main() -> ExitCode {
         state_dir: args.state_dir,
         no_daemon: args.no_daemon,
     };
+    cli::crash::install_hook(&context);
+    vigil_engine::crash_point();
     let outcome = match args.command {
         Command::Scan(scan) => cli::scan::run(&context, scan),
         Command::Config { command } => cli::config::run(&context, command),
@@ -102,6 +109,7 @@ fn main() -> ExitCode {
         Command::Daemon => service::server::run(&context),
         Command::Health(args) => cli::health::run(&context, args),
         Command::Statistics(args) => cli::statistics::run(&context, args),
+        Command::Diagnostic { command } => cli::diagnostic::run(&context, command),
     };
     match outcome {
         Ok(code) => code,

@@ -26,11 +26,12 @@ fn a_build_without_the_feature_ignores_the_test_hook_variables() {
         .env("VIGIL_FAULT_TRUNCATE_MAPPED", "1")
         .env("VIGIL_FAULT_PAUSE_AT", "scan: object opened")
         .env("VIGIL_FAULT_PAUSE_DIR", pause_dir.path())
+        .env("VIGIL_FAULT_PANIC", "1")
         .args(["scan", "custom", text(&sandbox.corpus(""))])
         .args(["--action", "quarantine", "--format", "jsonl"])
         .output()
         .unwrap();
-    // Not killed, not truncated, not paused: a normal quarantine scan.
+    // Not killed, not truncated, not paused, not crashed: a normal quarantine scan.
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("\"type\":\"quarantined\""), "{stdout}");

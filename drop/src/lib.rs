@@ -14,6 +14,8 @@
 //! The crate is small on purpose: the engine uses it to install drops and the engine's build script
 //! uses it to build the project's default drop, with the same code.
 
+pub mod channel;
+
 use std::collections::BTreeMap;
 use std::io::Read;
 

@@ -32,6 +32,151 @@ pub struct Config {
     pub service: ServiceConfig,
     /// Real-time protection: what the service watches and how fast it must answer.
     pub real_time: RealTimeConfig,
+    /// Diagnostic data written locally: level and bounds.
+    pub diagnostics: DiagnosticsConfig,
+    /// Automatic definitions updates from a channel.
+    pub updates: UpdatesConfig,
+}
+
+/// `[diagnostics]`: events about how the engine behaves, written only to a local log in the
+/// state dir (nothing leaves the machine).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiagnosticsConfig {
+    /// `required` (configuration snapshots, update reports, scan summaries, crashes) or
+    /// `optional` (also performance aggregates and feature usage).
+    pub level: DiagnosticLevel,
+    /// Most bytes the log takes (two files, the older one rotated out).
+    pub max_log_size: u64,
+    /// The release ring named in every event.
+    pub release_ring: String,
+    /// Most threat-history lines a support bundle carries (the newest).
+    pub max_bundle_history: usize,
+}
+
+/// How much diagnostic data is written.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum DiagnosticLevel {
+    /// Only what is needed to keep the product working and secure.
+    #[default]
+    Required,
+    /// Also performance aggregates and feature usage.
+    Optional,
+}
+
+impl Default for DiagnosticsConfig {
+    fn default() -> Self {
+        Self {
+            level: DiagnosticLevel::Required,
+            max_log_size: 8 * 1024 * 1024,
+            release_ring: "production".into(),
+            max_bundle_history: 10_000,
+        }
+    }
+}
+
+/// `[updates]`: where definitions come from when `vigil definitions update` is given no file, and
+/// how the service checks (`how_to_check = "automatic"`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpdatesConfig {
+    /// `automatic` (the service checks every `check_interval_minutes`) or `manual`.
+    pub how_to_check: HowToCheck,
+    /// The channel followed (a folder of the manifest server).
+    pub channel_name: String,
+    /// Where channels are published: `https://`, `http://` or `file://` (empty: none set).
+    pub manifest_server: String,
+    /// Where downloads are kept while they arrive (resumed from there); default
+    /// `<state dir>/update_cache`.
+    pub update_cache: Option<PathBuf>,
+    /// An HTTP proxy (`http://host:port`) for downloads (empty: none).
+    pub proxy: String,
+    /// Minutes between automatic checks.
+    pub check_interval_minutes: u64,
+    /// Longest wait to connect or for the next bytes, in milliseconds.
+    pub timeout_ms: u64,
+    /// Attempts after a failed download, with doubling waits.
+    pub retries: u32,
+    /// The first wait before a retry, in milliseconds.
+    pub retry_backoff_ms: u64,
+    /// Largest drop downloaded, in bytes.
+    pub max_download_size: u64,
+}
+
+/// How updates are checked.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum HowToCheck {
+    /// By the service, on its interval.
+    Automatic,
+    /// Only when `vigil definitions update` runs.
+    #[default]
+    Manual,
+}
+
+impl Default for UpdatesConfig {
+    fn default() -> Self {
+        Self {
+            how_to_check: HowToCheck::Manual,
+            channel_name: "production".into(),
+            manifest_server: String::new(),
+            update_cache: None,
+            proxy: String::new(),
+            check_interval_minutes: 60,
+            timeout_ms: 30_000,
+            retries: 3,
+            retry_backoff_ms: 2_000,
+            max_download_size: 256 * 1024 * 1024,
+        }
+    }
+}
+
+impl UpdatesConfig {
+    /// Checks the settings are usable; the message names the key.
+    fn validate(&self) -> Result<(), String> {
+        let server = &self.manifest_server;
+        if !server.is_empty()
+            && !["https://", "http://", "file://"]
+                .iter()
+                .any(|scheme| server.starts_with(scheme))
+        {
+            return Err(format!(
+                "updates.manifest_server: {server:?} must start with https://, http:// or file://"
+            ));
+        }
+        if !self.proxy.is_empty() && !self.proxy.starts_with("http://") {
+            return Err(format!(
+                "updates.proxy: {:?} must start with http://",
+                self.proxy
+            ));
+        }
+        if self.channel_name.is_empty()
+            || !self
+                .channel_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(format!(
+                "updates.channel_name: {:?} must be letters, digits, - or _",
+                self.channel_name
+            ));
+        }
+        if let Some(cache) = &self.update_cache
+            && !cache.is_absolute()
+        {
+            return Err("updates.update_cache: must be an absolute path".into());
+        }
+        let at_least_one = [
+            ("check_interval_minutes", self.check_interval_minutes),
+            ("timeout_ms", self.timeout_ms),
+            ("max_download_size", self.max_download_size),
+        ];
+        if let Some((key, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
+            return Err(format!("updates.{key}: must be at least 1"));
+        }
+        Ok(())
+    }
 }
 
 /// `[service]`: the resident service's local socket. Who may do what is decided by the peer's
@@ -622,6 +767,10 @@ impl Config {
         self.archives.validate()?;
         self.service.validate()?;
         self.real_time.validate()?;
+        self.updates.validate()?;
+        if self.diagnostics.max_log_size < 64 * 1024 {
+            return Err("diagnostics.max_log_size: must be at least 65536 bytes".into());
+        }
         crate::detect::externals::check_defines(&self.yara.defines)
             .map_err(|why| format!("yara.defines: {why}"))?;
         if self.antivirus_engine.scan_timeout == 0 {

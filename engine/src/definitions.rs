@@ -307,8 +307,24 @@ pub struct UpdateRecord {
     pub reason: String,
     /// The message naming the problem.
     pub error: Option<String>,
-    /// The drop file.
+    /// The drop file, or the channel index it came from.
     pub source: String,
+    /// The channel it came from (`vigil definitions update` without a file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// Whether it was downloaded through `updates.proxy`.
+    pub using_proxy: bool,
+}
+
+/// Where a drop being installed came from, for the update report.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// The channel, when it came from one.
+    pub channel: Option<String>,
+    /// Whether it was downloaded through a proxy.
+    pub using_proxy: bool,
+    /// What to record as the source instead of the drop file's path.
+    pub source: Option<String>,
 }
 
 /// The installed definitions of one state dir.
@@ -548,6 +564,17 @@ impl DefinitionsStore {
         config: &DefinitionsConfig,
         allow_downgrade: bool,
     ) -> Result<UpdateRecord, EngineError> {
+        self.update_from(drop_path, config, allow_downgrade, &Origin::default())
+    }
+
+    /// [`DefinitionsStore::update`], recording where the drop came from.
+    pub fn update_from(
+        &self,
+        drop_path: &Path,
+        config: &DefinitionsConfig,
+        allow_downgrade: bool,
+        origin: &Origin,
+    ) -> Result<UpdateRecord, EngineError> {
         let _lock = self.lock(LockMode::Exclusive)?;
         let from_version = self.active_version()?;
         let outcome = self.try_update(drop_path, config, allow_downgrade, from_version);
@@ -559,7 +586,12 @@ impl DefinitionsStore {
             status: "installed".into(),
             reason: "ok".into(),
             error: None,
-            source: drop_path.display().to_string(),
+            source: origin
+                .source
+                .clone()
+                .unwrap_or_else(|| drop_path.display().to_string()),
+            channel: origin.channel.clone(),
+            using_proxy: origin.using_proxy,
         };
         match &outcome {
             Ok(version) => record.to_version = Some(*version),
@@ -738,17 +770,30 @@ impl DefinitionsStore {
             reason: "ok".into(),
             error: None,
             source: self.dir.join(&previous).display().to_string(),
+            channel: None,
+            using_proxy: false,
         };
         self.record(&record)?;
         Ok(record)
+    }
+
+    /// Adds an attempt that never reached a drop (a channel that could not be read, a download
+    /// that failed, nothing newer) to the update report.
+    pub fn record_attempt(&self, record: &UpdateRecord) -> Result<(), EngineError> {
+        self.record(record)
+    }
+
+    /// The version of the active definitions.
+    pub fn installed_version(&self) -> Result<u64, EngineError> {
+        self.active_version()
     }
 
     fn record(&self, record: &UpdateRecord) -> Result<(), EngineError> {
         self.state
             .db()
             .execute(
-                "INSERT INTO definition_updates (time, kind, from_version, to_version, status, reason, error, source)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO definition_updates (time, kind, from_version, to_version, status, reason, error, source, channel, using_proxy)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     record.time,
                     record.kind,
@@ -757,7 +802,9 @@ impl DefinitionsStore {
                     record.status,
                     record.reason,
                     record.error,
-                    record.source
+                    record.source,
+                    record.channel,
+                    record.using_proxy
                 ],
             )
             .map_err(|err| self.state.error(err))?;
@@ -769,7 +816,7 @@ impl DefinitionsStore {
         let db = self.state.db();
         let mut statement = db
             .prepare(
-                "SELECT time, kind, from_version, to_version, status, reason, error, source
+                "SELECT time, kind, from_version, to_version, status, reason, error, source, channel, using_proxy
                  FROM definition_updates ORDER BY rowid",
             )
             .map_err(|err| self.state.error(err))?;
@@ -784,6 +831,8 @@ impl DefinitionsStore {
                     reason: row.get(5)?,
                     error: row.get(6)?,
                     source: row.get(7)?,
+                    channel: row.get(8)?,
+                    using_proxy: row.get(9)?,
                 })
             })
             .and_then(Iterator::collect)

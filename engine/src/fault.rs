@@ -6,6 +6,7 @@
 //! * `VIGIL_FAULT_PAUSE_AT=NAME` with `VIGIL_FAULT_PAUSE_DIR=DIR`: at each [`pause`] named NAME,
 //!   creates `DIR/paused` and waits (at most 60 s) until a test creates `DIR/resume`, which it
 //!   then removes. A race test swaps files or folders in that window, deterministically.
+//! * `VIGIL_FAULT_PANIC=1`: [`crash_point`] panics (the crash-report test).
 //! * `VIGIL_FAULT_TRUNCATE_MAPPED=1`: every memory-mapped file is truncated to zero right after
 //!   it is mapped, as another process could ([`truncate_mapped`]).
 //!
@@ -27,6 +28,15 @@ pub(crate) fn pause(name: &str) {
     #[cfg(feature = "fault-injection")]
     enabled::pause(name);
     let _ = name;
+}
+
+/// Panics when the tests ask for it (`VIGIL_FAULT_PANIC`), to check crash reports.
+#[inline]
+pub(crate) fn crash_point() {
+    #[cfg(feature = "fault-injection")]
+    if std::env::var_os("VIGIL_FAULT_PANIC").is_some() {
+        panic!("forced by VIGIL_FAULT_PANIC (a test hook)");
+    }
 }
 
 /// Truncates a file the engine has just mapped, when the tests ask for it.

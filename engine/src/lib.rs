@@ -23,6 +23,7 @@ pub mod config;
 pub(crate) mod decide;
 pub mod definitions;
 pub mod detect;
+pub mod diagnostics;
 pub(crate) mod discover;
 pub(crate) mod durable;
 pub mod error;
@@ -40,12 +41,13 @@ pub mod scan;
 pub(crate) mod sigbus;
 pub mod state;
 pub(crate) mod targets;
+pub mod updates;
 
 #[cfg(test)]
 mod proptests;
 
 pub use config::Config;
-pub use definitions::{DefinitionsInfo, DefinitionsStore, UpdateRecord};
+pub use definitions::{DefinitionsInfo, DefinitionsStore, Origin, UpdateRecord};
 pub use error::EngineError;
 pub use object::{FileIdentity, ScanObject};
 pub use quarantine::{QuarantineEntry, Vault};
@@ -56,5 +58,12 @@ pub use state::{HistoryEntry, LastScan, State};
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The yara-x version rules are compiled and run with.
 pub const YARA_X_VERSION: &str = builtin::YARA_X_VERSION;
+/// The wasmtime version plugins run on.
+pub const WASMTIME_VERSION: &str = env!("VIGIL_WASMTIME_VERSION");
+/// A test hook: panics when the `fault-injection` feature is on and `VIGIL_FAULT_PANIC` is set
+/// (the crash-report test forces a crash with it); does nothing otherwise.
+pub fn crash_point() {
+    fault::crash_point();
+}
 /// The yara-x crate this engine is built with, for tools and tests that compare with it directly.
 pub use yara_x;

@@ -16,11 +16,13 @@ use crate::cache::{
     CachedResult, HashKey, ResultCache, ResultFingerprint, ScanKey, ScanStats, Validators, Volumes,
 };
 use crate::config::Config;
+use crate::config::DiagnosticLevel;
 use crate::decide::{ActionPolicy, Decider, Verdict};
 use crate::definitions::DefinitionsStore;
 use crate::detect::externals::{DefineValue, check_defines};
 use crate::detect::yara::load_sources;
 use crate::detect::{DetectorWorker, Detectors};
+use crate::diagnostics::DiagnosticLog;
 use crate::discover;
 use crate::error::EngineError;
 use crate::exclusions::Exclusions;
@@ -161,7 +163,21 @@ impl EngineBuilder {
         };
         let info = definitions.info.clone();
         let detectors = definitions.detectors(&extra_rules, &self.config.yara, plugins)?;
-        Engine::new(self.config, detectors, state, warnings, cache, info)
+        let diagnostics = match DiagnosticLog::open(state.dir(), &self.config, info.version) {
+            Ok(log) => {
+                if let Err(err) = log.snapshot_config(&self.config, None) {
+                    warnings.push(format!("cannot write diagnostic data: {err}"));
+                }
+                Some(log)
+            }
+            Err(err) => {
+                warnings.push(format!("cannot write diagnostic data: {err}"));
+                None
+            }
+        };
+        let mut engine = Engine::new(self.config, detectors, state, warnings, cache, info)?;
+        engine.diagnostics = diagnostics;
+        Ok(engine)
     }
 }
 
@@ -180,6 +196,8 @@ pub struct Engine {
     cache: Option<ResultCache>,
     /// The definitions its detectors came from.
     definitions: crate::definitions::DefinitionsInfo,
+    /// The diagnostic log, when it could be opened.
+    diagnostics: Option<DiagnosticLog>,
 }
 
 /// What one object's scan found: its events (detections, allowed detections, plugin faults, an
@@ -312,6 +330,7 @@ impl Engine {
             warnings,
             cache,
             definitions,
+            diagnostics: None,
         })
     }
 
@@ -461,22 +480,22 @@ impl Engine {
         }
         summary.cancelled = stopped.load(Ordering::Relaxed);
         summary.duration_ms = started.elapsed().as_millis() as u64;
-        if !summary.cancelled {
-            let kind = match request.kind {
-                ScanKind::Quick => "quick",
-                ScanKind::Full => "full",
-                ScanKind::Custom(_) => "custom",
-            };
-            if let Err(err) =
+        let kind = match request.kind {
+            ScanKind::Quick => "quick",
+            ScanKind::Full => "full",
+            ScanKind::Custom(_) => "custom",
+        };
+        self.record_scan_diagnostics(kind, threads, &summary);
+        if !summary.cancelled
+            && let Err(err) =
                 self.state
                     .record_scan(kind, unix_now(), summary.files_scanned, summary.detections)
-            {
-                report(ScanEvent::Error {
-                    path: self.state.dir().to_path_buf(),
-                    reason: format!("cannot record the scan for health: {err}"),
-                });
-                summary.errors += 1;
-            }
+        {
+            report(ScanEvent::Error {
+                path: self.state.dir().to_path_buf(),
+                reason: format!("cannot record the scan for health: {err}"),
+            });
+            summary.errors += 1;
         }
         sink.finish(&summary);
         Ok(summary)
@@ -501,6 +520,55 @@ impl Engine {
             worker: self.worker(&plugin_faults, &volumes),
         };
         body(&mut scanner)
+    }
+
+    /// The diagnostic log of this engine's state dir, when it could be opened.
+    pub fn diagnostics(&self) -> Option<&DiagnosticLog> {
+        self.diagnostics.as_ref()
+    }
+
+    /// Writes a scan's summary (required) and its performance aggregates (optional) to the
+    /// diagnostic log. A log that cannot be written never fails the scan.
+    fn record_scan_diagnostics(&self, kind: &str, threads: usize, summary: &ScanSummary) {
+        let Some(log) = &self.diagnostics else { return };
+        let _ = log.record(
+            "scan_summary",
+            DiagnosticLevel::Required,
+            serde_json::json!({
+                "scan_kind": kind,
+                "files_scanned": summary.files_scanned,
+                "detections": summary.detections,
+                "infected_files": summary.infected_files,
+                "quarantined": summary.quarantined,
+                "errors": summary.errors,
+                "skipped": summary.skipped,
+                "plugin_faults": summary.plugin_faults,
+                "limits": summary.limits,
+                "cancelled": summary.cancelled,
+                "duration_ms": summary.duration_ms,
+            }),
+        );
+        if log.wants(DiagnosticLevel::Optional) {
+            let seconds = (summary.duration_ms as f64 / 1000.0).max(0.001);
+            let hits = summary.cache_hits + summary.file_hash_hits;
+            let _ = log.record(
+                "performance",
+                DiagnosticLevel::Optional,
+                serde_json::json!({
+                    "scan_kind": kind,
+                    "threads": threads,
+                    "files_per_second": summary.files_scanned as f64 / seconds,
+                    "bytes_per_second": summary.bytes_scanned as f64 / seconds,
+                    "cache_hit_rate": if summary.files_scanned > 0 {
+                        hits as f64 / summary.files_scanned as f64
+                    } else {
+                        0.0
+                    },
+                    "plugins": self.detectors.plugins.plugins().len(),
+                    "plugin_faults": summary.plugin_faults,
+                }),
+            );
+        }
     }
 
     /// Whether the scan cache holds a clean result for this open file (said to be at `path`),

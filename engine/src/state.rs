@@ -75,6 +75,14 @@ const MIGRATIONS: &[&str] = &[
         files INTEGER NOT NULL,
         detections INTEGER NOT NULL
     );",
+    // Where each definitions update came from, and the newest channel index seen (replay guard).
+    "ALTER TABLE definition_updates ADD COLUMN channel TEXT;
+     ALTER TABLE definition_updates ADD COLUMN using_proxy INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE update_channels (
+        channel TEXT PRIMARY KEY,
+        issued_at INTEGER NOT NULL,
+        version INTEGER NOT NULL
+    );",
 ];
 
 /// The last completed scan of one kind.
@@ -345,6 +353,37 @@ impl State {
             )
             .map(drop)
         })
+    }
+
+    /// The newest channel index seen for `channel`: when it was issued and the version it
+    /// offered.
+    pub fn channel_seen(&self, channel: &str) -> Result<Option<(i64, u64)>, EngineError> {
+        self.db()
+            .query_row(
+                "SELECT issued_at, version FROM update_channels WHERE channel = ?1",
+                params![channel],
+                |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as u64)),
+            )
+            .optional()
+            .map_err(|err| self.error(err))
+    }
+
+    /// Records a verified channel index, if it is newer than the newest seen.
+    pub(crate) fn record_channel_seen(
+        &self,
+        channel: &str,
+        issued_at: i64,
+        version: u64,
+    ) -> Result<(), EngineError> {
+        self.db()
+            .execute(
+                "INSERT INTO update_channels (channel, issued_at, version) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (channel) DO UPDATE SET issued_at = excluded.issued_at, version = excluded.version
+                 WHERE excluded.issued_at > update_channels.issued_at",
+                params![channel, issued_at, version as i64],
+            )
+            .map(drop)
+            .map_err(|err| self.error(err))
     }
 
     /// When each kind of scan last completed, with its file and detection counts.

@@ -3,7 +3,9 @@
 
 pub mod cache;
 pub mod config;
+pub mod crash;
 pub mod definitions;
+pub mod diagnostic;
 pub mod exclusion;
 pub mod health;
 pub mod output;

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use vigil_engine::config::HowToCheck;
 use vigil_engine::managed::{ManagedKey, ManagedSettings};
 use vigil_engine::{Config, Engine, EngineBuilder, ScanEvent, ScanKind, ScanRequest, ScanSink};
 
@@ -107,6 +108,9 @@ pub fn run(context: &Context) -> Result<ExitCode> {
         log(&format!("warning: {}", crate::cli::untrusted(warning)));
     }
     service.apply_real_time();
+    if let Some(diagnostics) = service.current().engine.diagnostics() {
+        let _ = diagnostics.snapshot_config(&config, Some("service_start"));
+    }
     log(&format!(
         "listening on {} (definitions version {})",
         shown(&config.service.socket),
@@ -751,13 +755,54 @@ fn signal_loop(service: &Arc<Service>, signals: &libc::sigset_t) {
     }
 }
 
-/// Saves the caches now and then, so a crash loses little of them.
+/// Saves the caches now and then, so a crash loses little of them, and with
+/// `updates.how_to_check = "automatic"` checks the channel every `check_interval_minutes`,
+/// reloading when a newer drop was installed.
 fn housekeeping(service: &Arc<Service>) {
+    let mut last_check: Option<std::time::Instant> = None;
+    let mut last_save = std::time::Instant::now();
     loop {
-        std::thread::sleep(Duration::from_secs(60));
-        if let Err(err) = service.current().engine.save_cache() {
-            log(&format!("cannot save the scan cache: {err}"));
+        std::thread::sleep(Duration::from_secs(1));
+        let config = service.current().engine.config().clone();
+        let updates = &config.updates;
+        let interval = Duration::from_secs(updates.check_interval_minutes * 60);
+        if updates.how_to_check == HowToCheck::Automatic
+            && !updates.manifest_server.is_empty()
+            && last_check.is_none_or(|at| at.elapsed() >= interval)
+        {
+            last_check = Some(std::time::Instant::now());
+            check_for_update(service, &config);
         }
+        if last_save.elapsed() >= Duration::from_secs(60) {
+            last_save = std::time::Instant::now();
+            if let Err(err) = service.current().engine.save_cache() {
+                log(&format!("cannot save the scan cache: {err}"));
+            }
+        }
+    }
+}
+
+/// Runs one automatic update and reloads when it installed something.
+fn check_for_update(service: &Arc<Service>, config: &Config) {
+    let state = match vigil_engine::State::open(&service.state_dir) {
+        Ok(state) => Arc::new(state),
+        Err(err) => {
+            log(&format!("automatic update: {err}"));
+            return;
+        }
+    };
+    match vigil_engine::updates::update(config, &state) {
+        Ok(record) if record.status == "installed" => {
+            log(&format!(
+                "automatic update: installed definitions version {}",
+                record.to_version.unwrap_or_default()
+            ));
+            if let Err(err) = service.reload() {
+                log(&format!("reload after the update failed: {err:#}"));
+            }
+        }
+        Ok(_) => {}
+        Err(err) => log(&format!("automatic update: {err}")),
     }
 }
 

@@ -87,6 +87,20 @@ pub const NON_RESULT_KEYS: &[&str] = &[
     "real_time.threads",
     "real_time.queue_depth",
     "real_time.max_directory_marks",
+    "diagnostics.level",
+    "diagnostics.max_log_size",
+    "diagnostics.release_ring",
+    "diagnostics.max_bundle_history",
+    "updates.how_to_check",
+    "updates.channel_name",
+    "updates.manifest_server",
+    "updates.update_cache",
+    "updates.proxy",
+    "updates.check_interval_minutes",
+    "updates.timeout_ms",
+    "updates.retries",
+    "updates.retry_backoff_ms",
+    "updates.max_download_size",
 ];
 
 /// The configuration keys of [`RESULT_KEYS`], as values.
@@ -235,6 +249,9 @@ mod tests {
                 Value::from("quarantine")
             }
             Value::String(_) if key.contains("severity_settings") => Value::from("off"),
+            Value::String(_) if key == "diagnostics.level" => Value::from("optional"),
+            Value::String(_) if key == "updates.how_to_check" => Value::from("automatic"),
+            Value::Null => Value::from("/x"),
             Value::Object(mut map) if key.ends_with("threat_type_settings") => {
                 map.insert("Packed".into(), Value::from("off"));
                 Value::Object(map)
@@ -244,7 +261,6 @@ mod tests {
                 map.insert("x".into(), Value::Bool(true));
                 Value::Object(map)
             }
-            other => panic!("{key}: no change defined for {other}"),
         };
         serde_json::from_value(value).unwrap()
     }
