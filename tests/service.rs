@@ -599,6 +599,36 @@ fn real_time_protection_blocks_a_detected_file_and_lets_a_clean_one_open() {
         serde_json::from_slice(&sandbox.run(&["health", "--format", "jsonl"]).stdout).unwrap();
     assert_eq!(health["real_time_protection_available"], true, "{health}");
     assert_eq!(health["healthy"], true, "{health}");
+    // A folder made after protection started is watched too, with what it already holds by
+    // the time it is marked; entry events are counted by kind.
+    let nested = watch.join("new/deeper");
+    std::fs::create_dir_all(&nested).unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the new folders are marked",
+        || {
+            daemon.statistics(&sandbox)["real_time"]["marks"]
+                .as_u64()
+                .unwrap()
+                >= 3
+        },
+    );
+    let dropped = nested.join("dropped.com");
+    std::fs::write(&dropped, eicar()).unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "detected in the new folder",
+        || threat_history(&sandbox).contains("dropped.com"),
+    );
+    assert!(!cat_opens(&dropped));
+    std::fs::rename(&clean, watch.join("renamed.txt")).unwrap();
+    std::fs::remove_file(watch.join("renamed.txt")).unwrap();
+    eventually(Duration::from_secs(10), "entry events counted", || {
+        let events = &daemon.statistics(&sandbox)["real_time"]["events"];
+        events["create"]["received"].as_u64().unwrap() >= 3
+            && events["move"]["received"].as_u64().unwrap() >= 1
+            && events["remove"]["received"].as_u64().unwrap() >= 1
+    });
     // Outside the watched folder nothing is blocked.
     let outside = sandbox.write("elsewhere/eicar.com", eicar());
     assert!(cat_opens(&outside));

@@ -17,6 +17,26 @@ pub const OPEN_EXEC: u64 = libc::FAN_OPEN_EXEC;
 pub const CLOSE_WRITE: u64 = libc::FAN_CLOSE_WRITE;
 /// The kernel's queue overflowed: events were lost.
 pub const QUEUE_OVERFLOW: u64 = libc::FAN_Q_OVERFLOW;
+/// An entry was created in a watched folder.
+pub const CREATE: u64 = libc::FAN_CREATE;
+/// An entry was removed from a watched folder.
+pub const DELETE: u64 = libc::FAN_DELETE;
+/// An entry was moved out of a watched folder.
+pub const MOVED_FROM: u64 = libc::FAN_MOVED_FROM;
+/// An entry was moved into a watched folder.
+pub const MOVED_TO: u64 = libc::FAN_MOVED_TO;
+/// The entry is a folder.
+pub const ON_DIR: u64 = libc::FAN_ONDIR;
+
+/// An entry event: something created, removed or moved in a watched folder.
+pub struct EntryEvent {
+    /// `CREATE`, `DELETE`, `MOVED_FROM`, `MOVED_TO`, with `ON_DIR` for folders.
+    pub mask: u64,
+    /// The folder's file handle (a `struct file_handle`, as the kernel gave it).
+    pub folder: Vec<u8>,
+    /// The entry's name in that folder.
+    pub name: Vec<u8>,
+}
 
 /// An fanotify group.
 pub struct Group {
@@ -53,6 +73,64 @@ impl Group {
         Ok(Self {
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
         })
+    }
+
+    /// A notification group reporting entry events (created, removed, moved) by folder handle
+    /// and name.
+    pub fn new_entries() -> io::Result<Self> {
+        let flags = libc::FAN_CLASS_NOTIF
+            | libc::FAN_CLOEXEC
+            | libc::FAN_NONBLOCK
+            | libc::FAN_REPORT_DFID_NAME;
+        // SAFETY: plain system call with flag arguments.
+        let fd = unsafe { libc::fanotify_init(flags, (libc::O_RDONLY | libc::O_CLOEXEC) as u32) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fanotify_init returned a new descriptor that nothing else owns.
+        Ok(Self {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// Reads the entry events waiting (a group made by [`Group::new_entries`]).
+    pub fn read_entries(&self, buffer: &mut [u8]) -> io::Result<Vec<EntryEvent>> {
+        // SAFETY: the pointer and length describe `buffer`.
+        let read = unsafe {
+            libc::read(
+                self.fd.as_raw_fd(),
+                buffer.as_mut_ptr().cast(),
+                buffer.len(),
+            )
+        };
+        if read < 0 {
+            let err = io::Error::last_os_error();
+            return match err.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(Vec::new()),
+                _ => Err(err),
+            };
+        }
+        let bytes = &buffer[..read as usize];
+        let header = std::mem::size_of::<libc::fanotify_event_metadata>();
+        let mut events = Vec::new();
+        let mut offset = 0;
+        while offset + header <= bytes.len() {
+            // SAFETY: at least `header` bytes remain; read_unaligned copes with any alignment.
+            let metadata: libc::fanotify_event_metadata =
+                unsafe { std::ptr::read_unaligned(bytes[offset..].as_ptr().cast()) };
+            let length = (metadata.event_len as usize).max(header);
+            let end = (offset + length).min(bytes.len());
+            let info = &bytes[(offset + metadata.metadata_len as usize).min(end)..end];
+            if let Some((folder, name)) = folder_and_name(info) {
+                events.push(EntryEvent {
+                    mask: metadata.mask,
+                    folder,
+                    name,
+                });
+            }
+            offset += length;
+        }
+        Ok(events)
     }
 
     /// Marks the whole mount `path` is the root of.
@@ -181,4 +259,51 @@ impl Group {
         }
         Ok(())
     }
+}
+
+/// The folder handle and entry name of an event's first directory-fid-and-name record.
+fn folder_and_name(info: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    // struct fanotify_event_info_header (4 bytes), __kernel_fsid_t (8), struct file_handle
+    // (handle_bytes: u32, handle_type: i32, f_handle[handle_bytes]), then the NUL-terminated name.
+    let record_type = *info.first()?;
+    if record_type != libc::FAN_EVENT_INFO_TYPE_DFID_NAME {
+        return None;
+    }
+    let record_len = u16::from_ne_bytes([*info.get(2)?, *info.get(3)?]) as usize;
+    let record = info.get(..record_len.min(info.len()))?;
+    let handle = record.get(12..)?;
+    let handle_bytes = u32::from_ne_bytes(handle.get(..4)?.try_into().ok()?) as usize;
+    let handle_len = 8 + handle_bytes;
+    let folder = handle.get(..handle_len)?.to_vec();
+    let rest = handle.get(handle_len..)?;
+    let name_end = rest.iter().position(|&b| b == 0)?;
+    Some((folder, rest[..name_end].to_vec()))
+}
+
+/// Opens the folder a file handle names, on the file system `mount` is on (needs
+/// `CAP_DAC_READ_SEARCH`).
+pub fn open_folder(mount: &OwnedFd, handle: &[u8]) -> io::Result<OwnedFd> {
+    // `struct file_handle` wants 4-byte alignment: copy into u32 words.
+    let mut words = vec![0u32; handle.len().div_ceil(4)];
+    // SAFETY: `words` holds at least `handle.len()` bytes.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            handle.as_ptr(),
+            words.as_mut_ptr().cast::<u8>(),
+            handle.len(),
+        );
+    }
+    // SAFETY: the buffer holds a whole file_handle as the kernel wrote it.
+    let fd = unsafe {
+        libc::open_by_handle_at(
+            mount.as_raw_fd(),
+            words.as_mut_ptr().cast(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }

@@ -15,6 +15,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -101,9 +102,26 @@ impl RealTime {
         } else {
             fanotify::CLOSE_WRITE | fanotify::OPEN_PERM | fanotify::OPEN_EXEC_PERM
         };
-        let marks = place_marks(&group, &config.paths, mask, config.max_directory_marks)?;
+        // Entry events (created, moved, removed) come from a second group, which also lets new
+        // folders under a watched tree be marked as they appear. Optional: older kernels lack it.
+        let entries = match Group::new_entries() {
+            Ok(entries) => Some(entries),
+            Err(err) => {
+                log(&format!(
+                    "real-time: entry events unavailable ({err}); new folders are watched after a reload"
+                ));
+                None
+            }
+        };
+        let trees = place_marks(
+            &group,
+            entries.as_ref(),
+            &config.paths,
+            mask,
+            config.max_directory_marks,
+        )?;
         let counters = &stats.real_time;
-        counters.marks.store(marks, Ordering::Relaxed);
+        counters.marks.store(trees.marks, Ordering::Relaxed);
         counters.passive.store(settings.passive, Ordering::Relaxed);
         counters.active.store(true, Ordering::Relaxed);
 
@@ -125,6 +143,18 @@ impl RealTime {
             threads.push(spawn("vigil-rt-deadline", move || {
                 deadline_loop(&pending, &stop, &stats)
             }));
+        }
+        if let Some(entries) = entries {
+            let watcher = EntryWatcher {
+                entries,
+                group: group.clone(),
+                mask,
+                roots: trees.roots,
+                max_marks: config.max_directory_marks as u64,
+                stats: stats.clone(),
+            };
+            let stop = stop.clone();
+            threads.push(spawn("vigil-rt-entries", move || watcher.run(&stop)));
         }
         {
             let excluded: HashSet<PathBuf> = config.process_exclusions.iter().cloned().collect();
@@ -167,16 +197,37 @@ fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
         .expect("cannot start a real-time thread")
 }
 
+/// What [`place_marks`] placed.
+struct Trees {
+    /// Marks placed (mounts and folders).
+    marks: u64,
+    /// The roots of the folder trees (not mounts), open, to resolve folder handles on their
+    /// file systems.
+    roots: Vec<OwnedFd>,
+}
+
+/// The entry events watched in folder trees.
+const ENTRY_MASK: u64 = fanotify::CREATE
+    | fanotify::DELETE
+    | fanotify::MOVED_FROM
+    | fanotify::MOVED_TO
+    | fanotify::ON_DIR;
+
 /// Marks each path: a mount point whole, another folder with the folders under it (same file
-/// system, links not followed), at most `max_directories` of those. Returns the marks placed.
+/// system, links not followed), at most `max_directories` of those, in `group` and (for entry
+/// events) in `entries`.
 fn place_marks(
     group: &Group,
+    entries: Option<&Group>,
     paths: &[PathBuf],
     mask: u64,
     max_directories: usize,
-) -> std::io::Result<u64> {
+) -> std::io::Result<Trees> {
     let mounts = mount_points();
-    let mut marks = 0u64;
+    let mut trees = Trees {
+        marks: 0,
+        roots: Vec::new(),
+    };
     let mut directories = 0usize;
     for path in paths {
         if mounts.contains(path) {
@@ -186,48 +237,149 @@ fn place_marks(
                     format!("cannot watch {}: {err}", crate::cli::shown(path)),
                 )
             })?;
-            marks += 1;
+            trees.marks += 1;
             continue;
         }
-        let root = std::fs::symlink_metadata(path).map_err(|err| {
+        std::fs::symlink_metadata(path).map_err(|err| {
             std::io::Error::new(
                 err.kind(),
                 format!("cannot watch {}: {err}", crate::cli::shown(path)),
             )
         })?;
-        let device = std::os::unix::fs::MetadataExt::dev(&root);
-        let mut stack = vec![path.clone()];
-        while let Some(dir) = stack.pop() {
-            if directories >= max_directories {
-                log(&format!(
-                    "real-time: real_time.max_directory_marks ({max_directories}) reached; folders under {} are not all watched",
-                    crate::cli::shown(path)
-                ));
-                break;
-            }
-            if let Err(err) = group.mark_directory(&dir, mask) {
-                log(&format!(
-                    "real-time: cannot watch {}: {err}",
-                    crate::cli::shown(&dir)
-                ));
-                continue;
-            }
-            directories += 1;
-            marks += 1;
-            let Ok(entries) = std::fs::read_dir(&dir) else {
+        if let Ok(folder) = File::open(path) {
+            trees.roots.push(OwnedFd::from(folder));
+        }
+        let budget = max_directories.saturating_sub(directories);
+        let placed = mark_tree(group, entries, path, mask, budget);
+        directories += placed;
+        trees.marks += placed as u64;
+        if placed == budget {
+            log(&format!(
+                "real-time: real_time.max_directory_marks ({max_directories}) reached; folders under {} may not all be watched",
+                crate::cli::shown(path)
+            ));
+        }
+    }
+    Ok(trees)
+}
+
+/// Marks the folder `root` and the folders under it (same file system, links not followed), at
+/// most `budget` of them, in `group` and `entries`; returns how many were marked.
+fn mark_tree(
+    group: &Group,
+    entries: Option<&Group>,
+    root: &Path,
+    mask: u64,
+    budget: usize,
+) -> usize {
+    let Ok(metadata) = std::fs::symlink_metadata(root) else {
+        return 0;
+    };
+    let device = std::os::unix::fs::MetadataExt::dev(&metadata);
+    let mut marked = 0;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        if marked >= budget {
+            break;
+        }
+        if let Err(err) = group.mark_directory(&dir, mask) {
+            log(&format!(
+                "real-time: cannot watch {}: {err}",
+                crate::cli::shown(&dir)
+            ));
+            continue;
+        }
+        if let Some(entries) = entries
+            && let Err(err) = entries.mark_directory(&dir, ENTRY_MASK)
+        {
+            log(&format!(
+                "real-time: cannot watch entries of {}: {err}",
+                crate::cli::shown(&dir)
+            ));
+        }
+        marked += 1;
+        let Ok(children) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in children.flatten() {
+            let Ok(metadata) = entry.metadata() else {
                 continue;
             };
-            for entry in entries.flatten() {
-                let Ok(metadata) = entry.metadata() else {
-                    continue;
-                };
-                if metadata.is_dir() && std::os::unix::fs::MetadataExt::dev(&metadata) == device {
-                    stack.push(entry.path());
-                }
+            if metadata.is_dir() && std::os::unix::fs::MetadataExt::dev(&metadata) == device {
+                stack.push(entry.path());
             }
         }
     }
-    Ok(marks)
+    marked
+}
+
+/// Counts entry events, and marks folders created in (or moved into) a watched tree.
+struct EntryWatcher {
+    entries: Group,
+    group: Arc<Group>,
+    mask: u64,
+    roots: Vec<OwnedFd>,
+    max_marks: u64,
+    stats: Arc<Statistics>,
+}
+
+impl EntryWatcher {
+    fn run(self, stop: &AtomicBool) {
+        let mut buffer = vec![0u8; 64 * 1024];
+        while !stop.load(Ordering::Relaxed) {
+            match self.entries.wait(100) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(_) => return,
+            }
+            let Ok(events) = self.entries.read_entries(&mut buffer) else {
+                return;
+            };
+            for event in events {
+                self.handle(&event);
+            }
+        }
+    }
+
+    fn handle(&self, event: &fanotify::EntryEvent) {
+        let real_time = &self.stats.real_time;
+        let kind = if event.mask & fanotify::CREATE != 0 {
+            EventKind::Create
+        } else if event.mask & fanotify::DELETE != 0 {
+            EventKind::Remove
+        } else {
+            EventKind::Move
+        };
+        real_time
+            .kind(kind)
+            .received
+            .fetch_add(1, Ordering::Relaxed);
+        let new_folder = event.mask & fanotify::ON_DIR != 0
+            && event.mask & (fanotify::CREATE | fanotify::MOVED_TO) != 0;
+        if !new_folder || real_time.marks.load(Ordering::Relaxed) >= self.max_marks {
+            return;
+        }
+        // The parent, by the handle the kernel gave; the new folder and what it already holds (a
+        // tree moved in, or `mkdir -p` racing the mark) are marked from there. Marks only decide
+        // what is watched: nothing is ever acted on through these paths.
+        let Some(parent) = self
+            .roots
+            .iter()
+            .find_map(|root| fanotify::open_folder(root, &event.folder).ok())
+        else {
+            return;
+        };
+        let Ok(parent_path) = std::fs::read_link(format!("/proc/self/fd/{}", parent.as_raw_fd()))
+        else {
+            return;
+        };
+        let folder = parent_path.join(std::ffi::OsStr::from_bytes(&event.name));
+        let budget = self
+            .max_marks
+            .saturating_sub(real_time.marks.load(Ordering::Relaxed)) as usize;
+        let placed = mark_tree(&self.group, Some(&self.entries), &folder, self.mask, budget);
+        real_time.marks.fetch_add(placed as u64, Ordering::Relaxed);
+    }
 }
 
 /// Mount points, from `/proc/self/mountinfo` (field 5, with its octal escapes decoded).

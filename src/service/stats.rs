@@ -31,16 +31,33 @@ pub enum EventKind {
     Exec,
     /// A file closed after it was written.
     CloseModified,
+    /// An entry created in a watched folder (counted, not scanned: its content comes with its
+    /// close-after-write).
+    Create,
+    /// An entry moved into or out of a watched folder.
+    Move,
+    /// An entry removed from a watched folder.
+    Remove,
 }
 
 impl EventKind {
-    const ALL: [EventKind; 3] = [EventKind::Open, EventKind::Exec, EventKind::CloseModified];
+    const ALL: [EventKind; 6] = [
+        EventKind::Open,
+        EventKind::Exec,
+        EventKind::CloseModified,
+        EventKind::Create,
+        EventKind::Move,
+        EventKind::Remove,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             EventKind::Open => "open",
             EventKind::Exec => "exec",
             EventKind::CloseModified => "close_modified",
+            EventKind::Create => "create",
+            EventKind::Move => "move",
+            EventKind::Remove => "remove",
         }
     }
 }
@@ -78,7 +95,7 @@ pub struct RealTimeCounters {
     pub marks: AtomicU64,
     /// Times the kernel's event queue overflowed (events lost).
     pub overflows: AtomicU64,
-    kinds: [KindCounters; 3],
+    kinds: [KindCounters; 6],
     /// Time from an event's arrival to its answer (permission events) or to its scan's end.
     pub latency: Latency,
 }
