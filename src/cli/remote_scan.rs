@@ -88,9 +88,13 @@ fn scan_descriptors(
     paths: &[std::path::PathBuf],
     output: OutputOptions,
 ) -> Result<ExitCode> {
+    // The same message an in-process scan gives for a target that cannot be examined.
     for path in paths {
-        if std::fs::symlink_metadata(path).is_err() {
-            bail!("scan not started: {} does not exist", super::shown(path));
+        if let Err(err) = std::fs::symlink_metadata(path) {
+            bail!(
+                "scan not started: cannot scan {}: {err}",
+                super::shown(path)
+            );
         }
     }
     client.send(&Request::ScanDescriptors { output })?;

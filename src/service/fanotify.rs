@@ -95,42 +95,18 @@ impl Group {
 
     /// Reads the entry events waiting (a group made by [`Group::new_entries`]).
     pub fn read_entries(&self, buffer: &mut [u8]) -> io::Result<Vec<EntryEvent>> {
-        // SAFETY: the pointer and length describe `buffer`.
-        let read = unsafe {
-            libc::read(
-                self.fd.as_raw_fd(),
-                buffer.as_mut_ptr().cast(),
-                buffer.len(),
-            )
-        };
-        if read < 0 {
-            let err = io::Error::last_os_error();
-            return match err.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(Vec::new()),
-                _ => Err(err),
-            };
-        }
-        let bytes = &buffer[..read as usize];
-        let header = std::mem::size_of::<libc::fanotify_event_metadata>();
-        let mut events = Vec::new();
-        let mut offset = 0;
-        while offset + header <= bytes.len() {
-            // SAFETY: at least `header` bytes remain; read_unaligned copes with any alignment.
-            let metadata: libc::fanotify_event_metadata =
-                unsafe { std::ptr::read_unaligned(bytes[offset..].as_ptr().cast()) };
-            let length = (metadata.event_len as usize).max(header);
-            let end = (offset + length).min(bytes.len());
-            let info = &bytes[(offset + metadata.metadata_len as usize).min(end)..end];
-            if let Some((folder, name)) = folder_and_name(info) {
-                events.push(EntryEvent {
+        Ok(self
+            .read_raw(buffer)?
+            .into_iter()
+            .filter_map(|(metadata, records)| {
+                let (folder, name) = folder_and_name(records)?;
+                Some(EntryEvent {
                     mask: metadata.mask,
                     folder,
                     name,
-                });
-            }
-            offset += length;
-        }
-        Ok(events)
+                })
+            })
+            .collect())
     }
 
     /// Marks the whole mount `path` is the root of.
@@ -191,6 +167,34 @@ impl Group {
 
     /// Reads the events waiting (none if there are none), using `buffer` as scratch space.
     pub fn read(&self, buffer: &mut [u8]) -> io::Result<Vec<Event>> {
+        self.read_raw(buffer)?
+            .into_iter()
+            .map(|(metadata, _)| {
+                if metadata.vers != libc::FANOTIFY_METADATA_VERSION {
+                    return Err(io::Error::other(format!(
+                        "fanotify metadata version {} (expected {})",
+                        metadata.vers,
+                        libc::FANOTIFY_METADATA_VERSION
+                    )));
+                }
+                let file = (metadata.fd >= 0).then(|| {
+                    // SAFETY: the kernel opened this descriptor for us; nothing else owns it.
+                    unsafe { OwnedFd::from_raw_fd(metadata.fd) }
+                });
+                Ok(Event {
+                    mask: metadata.mask,
+                    file,
+                    pid: metadata.pid,
+                })
+            })
+            .collect()
+    }
+
+    /// Reads what is waiting into `buffer`: each event's metadata with its information records.
+    fn read_raw<'b>(
+        &self,
+        buffer: &'b mut [u8],
+    ) -> io::Result<Vec<(libc::fanotify_event_metadata, &'b [u8])>> {
         // SAFETY: the pointer and length describe `buffer`.
         let read = unsafe {
             libc::read(
@@ -214,23 +218,11 @@ impl Group {
             // SAFETY: at least `header` bytes remain; read_unaligned copes with any alignment.
             let metadata: libc::fanotify_event_metadata =
                 unsafe { std::ptr::read_unaligned(bytes[offset..].as_ptr().cast()) };
-            if metadata.vers != libc::FANOTIFY_METADATA_VERSION {
-                return Err(io::Error::other(format!(
-                    "fanotify metadata version {} (expected {})",
-                    metadata.vers,
-                    libc::FANOTIFY_METADATA_VERSION
-                )));
-            }
-            let file = (metadata.fd >= 0).then(|| {
-                // SAFETY: the kernel opened this descriptor for us; nothing else owns it.
-                unsafe { OwnedFd::from_raw_fd(metadata.fd) }
-            });
-            events.push(Event {
-                mask: metadata.mask,
-                file,
-                pid: metadata.pid,
-            });
-            offset += (metadata.event_len as usize).max(header);
+            let length = (metadata.event_len as usize).max(header);
+            let end = (offset + length).min(bytes.len());
+            let records = &bytes[(offset + metadata.metadata_len as usize).min(end)..end];
+            events.push((metadata, records));
+            offset += length;
         }
         Ok(events)
     }

@@ -573,16 +573,9 @@ impl Connection<'_> {
                         let path = PathBuf::from(name);
                         let report = match fd {
                             _ if error.is_some() => error_report(path, error.unwrap_or_default()),
-                            Some(fd) if engine.excludes(&path) => {
-                                drop(fd);
-                                vigil_engine::ObjectReport {
-                                    events: vec![ScanEvent::Skipped {
-                                        path,
-                                        reason: "excluded".into(),
-                                    }],
-                                    ..Default::default()
-                                }
-                            }
+                            // As in a tree scan: excluded files are neither scanned nor
+                            // reported.
+                            Some(_) if engine.excludes(&path) => Default::default(),
                             Some(fd) => {
                                 match scanner.scan(&std::fs::File::from(fd), &path, false) {
                                     Ok(report) => report,
