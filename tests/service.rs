@@ -823,3 +823,71 @@ fn real_time_detections_follow_threat_action_and_passive_mode_never_acts() {
         }
     }
 }
+
+#[test]
+fn the_service_installs_updates_from_its_channel_when_checking_automatically() {
+    let sandbox = Sandbox::new();
+    let (key, public_line) = common::trusted_publisher_key(&sandbox);
+    let installed: Value = serde_json::from_slice(
+        &sandbox
+            .run(&["definitions", "status", "--format", "jsonl"])
+            .stdout,
+    )
+    .unwrap();
+    let next = installed["version"].as_u64().unwrap() + 1;
+    let rules = sandbox.root().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(
+        rules.join("marker.yar"),
+        "rule auto_update_marker { strings: $a = \"VIGIL-AUTO-UPDATE-MARKER\" condition: $a }\n",
+    )
+    .unwrap();
+    let drop = sandbox.root().join("next.drop");
+    let served = sandbox.root().join("served");
+    for args in [
+        vec![
+            "definitions",
+            "build",
+            "--key",
+            text(&key),
+            "--version",
+            &next.to_string(),
+            "--out",
+            text(&drop),
+            text(&rules),
+        ],
+        vec![
+            "definitions",
+            "publish",
+            text(&drop),
+            "--key",
+            text(&key),
+            "--out",
+            text(&served),
+        ],
+    ] {
+        let output = sandbox.run(&args);
+        assert!(output.status.success(), "{}", common::stderr(&output));
+    }
+    let daemon = Daemon::start(
+        &sandbox,
+        &format!(
+            "[definitions]\ntrusted_keys = [\"{public_line}\"]\n[updates]\nhow_to_check = \"automatic\"\nmanifest_server = \"file://{}\"\n",
+            text(&served)
+        ),
+    );
+    eventually(Duration::from_secs(30), "installed and reloaded", || {
+        daemon.log_text().contains(&format!(
+            "automatic update: installed definitions version {next}"
+        )) && daemon.log_text().contains("generation 2")
+    });
+    let health: Value =
+        serde_json::from_slice(&sandbox.run(&["health", "--format", "jsonl"]).stdout).unwrap();
+    assert_eq!(health["definitions_version"], next);
+    let marked = sandbox.write("marked.txt", "VIGIL-AUTO-UPDATE-MARKER");
+    assert_eq!(
+        sandbox.scan(&["custom", text(&marked)]).code,
+        1,
+        "the new rules are in force"
+    );
+}
