@@ -96,6 +96,7 @@ fn main() -> ExitCode {
     };
     cli::crash::install_hook(&context);
     vigil_engine::crash_point();
+    cli::usage::record(&context);
     let outcome = match args.command {
         Command::Scan(scan) => cli::scan::run(&context, scan),
         Command::Config { command } => cli::config::run(&context, command),

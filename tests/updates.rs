@@ -600,6 +600,23 @@ fn the_required_level_writes_no_optional_events_and_optional_adds_performance() 
         .collect();
     assert_eq!(performance.len(), 1);
     assert!(performance[0]["files_per_second"].as_f64().unwrap() > 0.0);
+    let plugins = performance[0]["plugins"].as_array().unwrap();
+    assert!(
+        !plugins.is_empty() && plugins.iter().all(|p| p["calls"].is_u64()),
+        "{plugins:?}"
+    );
+    let usage: Vec<&Value> = optional
+        .iter()
+        .filter(|e| e["event"] == "feature_usage")
+        .collect();
+    assert!(
+        usage.iter().any(|e| e["command"] == "scan custom"),
+        "{usage:?}"
+    );
+    assert!(
+        !serde_json::to_string(&usage).unwrap().contains("corpus"),
+        "no paths in usage"
+    );
     // The level change itself was a configuration change.
     assert_eq!(
         optional

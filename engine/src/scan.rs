@@ -416,7 +416,7 @@ impl Engine {
                 let (cancelled, volumes) = (&cancelled, &volumes);
                 std::thread::Builder::new()
                     .name("vigil-scan".into())
-                    .stack_size(WORKER_STACK + self.config.plugins.max_stack as usize)
+                    .stack_size(self.scan_thread_stack())
                     .spawn_scoped(scope, move || {
                         let mut worker = self.worker(plugin_faults, volumes);
                         for (object, looked) in receiver {
@@ -485,7 +485,7 @@ impl Engine {
             ScanKind::Full => "full",
             ScanKind::Custom(_) => "custom",
         };
-        self.record_scan_diagnostics(kind, threads, &summary);
+        self.record_scan_diagnostics(kind, threads, &summary, &plugin_faults);
         if !summary.cancelled
             && let Err(err) =
                 self.state
@@ -509,8 +509,16 @@ impl Engine {
         self.with_file_scanner(|scanner| scanner.scan(file, path, false))
     }
 
+    /// The stack a thread that scans needs: the engine's own frames plus the deepest plugin stack
+    /// (`plugins.max_stack`). A front end that calls [`Engine::scan_file`] or
+    /// [`Engine::with_file_scanner`] on threads of its own gives them this much.
+    pub fn scan_thread_stack(&self) -> usize {
+        WORKER_STACK + self.config.plugins.max_stack as usize
+    }
+
     /// Runs `body` with a [`FileScanner`]: one thread's detectors and buffers, kept from one file
     /// to the next (for a thread that scans many open files, such as real-time protection's).
+    /// The thread needs [`Engine::scan_thread_stack`] of stack.
     pub fn with_file_scanner<R>(&self, body: impl FnOnce(&mut FileScanner<'_>) -> R) -> R {
         sigbus::install();
         let plugin_faults = self.detectors.plugins.scan_faults();
@@ -529,7 +537,13 @@ impl Engine {
 
     /// Writes a scan's summary (required) and its performance aggregates (optional) to the
     /// diagnostic log. A log that cannot be written never fails the scan.
-    fn record_scan_diagnostics(&self, kind: &str, threads: usize, summary: &ScanSummary) {
+    fn record_scan_diagnostics(
+        &self,
+        kind: &str,
+        threads: usize,
+        summary: &ScanSummary,
+        plugin_costs: &crate::plugin::ScanFaults,
+    ) {
         let Some(log) = &self.diagnostics else { return };
         let _ = log.record(
             "scan_summary",
@@ -564,7 +578,18 @@ impl Engine {
                     } else {
                         0.0
                     },
-                    "plugins": self.detectors.plugins.plugins().len(),
+                    "plugins": self
+                        .detectors
+                        .plugins
+                        .plugins()
+                        .iter()
+                        .zip(plugin_costs.costs())
+                        .map(|(plugin, (calls, time))| serde_json::json!({
+                            "name": plugin.info.name,
+                            "calls": calls,
+                            "time_ms": time.as_secs_f64() * 1000.0,
+                        }))
+                        .collect::<Vec<_>>(),
                     "plugin_faults": summary.plugin_faults,
                 }),
             );

@@ -20,6 +20,7 @@ pub mod scan;
 pub mod statistics;
 pub mod threat;
 pub mod untrusted;
+pub mod usage;
 
 pub use untrusted::{shown, untrusted, untrusted_bytes};
 

@@ -86,6 +86,8 @@ pub struct Settings {
     pub passive: bool,
     /// `[real_time]`.
     pub config: RealTimeConfig,
+    /// The scan threads' stack ([`vigil_engine::Engine::scan_thread_stack`]).
+    pub stack: usize,
 }
 
 impl RealTime {
@@ -129,13 +131,16 @@ impl RealTime {
         let pending = Arc::new(PendingQueue::default());
         let (sender, receiver) = crossbeam_channel::bounded::<Job>(config.queue_depth);
         let mut threads = Vec::new();
+        let stack = settings.stack;
         for _ in 0..config.threads {
             let (receiver, current) = (receiver.clone(), current.clone());
             let stats = stats.clone();
             let (passive, max_size) = (settings.passive, config.max_file_size);
-            threads.push(spawn("vigil-rt-scan", move || {
-                scan_loop(&receiver, &current, &stats, passive, max_size)
-            }));
+            let scanner = std::thread::Builder::new()
+                .name("vigil-rt-scan".into())
+                .stack_size(stack)
+                .spawn(move || scan_loop(&receiver, &current, &stats, passive, max_size))?;
+            threads.push(scanner);
         }
         let deadline = Duration::from_millis(config.deadline_ms);
         {

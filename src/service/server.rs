@@ -202,6 +202,7 @@ impl Service {
             .then(|| Settings {
                 passive: config.antivirus_engine.passive_mode,
                 config: config.real_time.clone(),
+                stack: generation.engine.scan_thread_stack(),
             });
         let mut state = self
             .real_time
@@ -317,9 +318,12 @@ fn accept_loop(service: &Arc<Service>, listener: &UnixListener, config: &Config)
         }
         ipc.connections.fetch_add(1, Ordering::Relaxed);
         ipc.connected.fetch_add(1, Ordering::Relaxed);
+        // Descriptor scans run plugins on this thread: give it a scan thread's stack.
+        let stack = service.current().engine.scan_thread_stack();
         let service = service.clone();
         let spawned = std::thread::Builder::new()
             .name("vigil-client".into())
+            .stack_size(stack)
             .spawn(move || {
                 Connection::serve(&service, stream);
                 service.stats.ipc.connected.fetch_sub(1, Ordering::Relaxed);

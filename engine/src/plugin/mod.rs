@@ -18,7 +18,7 @@ mod output;
 mod prefilter;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 pub use host::{PluginHost, Prepared};
 pub use prefilter::Prefilter;
@@ -208,10 +208,15 @@ pub struct Plugin {
     prepared: Prepared,
 }
 
-/// One scan's fault counts, one per loaded plugin, and which plugins that scan has disabled.
+/// One scan's fault counts, one per loaded plugin, which plugins that scan has disabled, and
+/// what each plugin cost it (calls and time, for the diagnostic performance event).
 pub struct ScanFaults {
     counts: Vec<AtomicU32>,
     disabled: Vec<AtomicBool>,
+    /// Calls of each plugin in this scan.
+    calls: Vec<AtomicU64>,
+    /// Time spent in each plugin's calls in this scan, in nanoseconds.
+    nanos: Vec<AtomicU64>,
 }
 
 /// A plugin call that failed; the file's other results stand.
@@ -349,6 +354,8 @@ impl PluginSet {
                 .iter()
                 .map(|_| AtomicBool::new(false))
                 .collect(),
+            calls: self.plugins.iter().map(|_| AtomicU64::new(0)).collect(),
+            nanos: self.plugins.iter().map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
@@ -384,9 +391,12 @@ impl PluginSet {
                 name,
                 extension,
             };
+            let started = std::time::Instant::now();
             let result = host
                 .scan(&plugin.prepared, &plugin.info.name, input)
                 .and_then(|raw| output::check(raw, &plugin.info, data.len() as u64, host.limits()));
+            scan.calls[index].fetch_add(1, Ordering::Relaxed);
+            scan.nanos[index].fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
             match result {
                 Ok(found) => findings.extend(found),
                 Err(reason) => faults.push(PluginFault {
@@ -401,6 +411,20 @@ impl PluginSet {
 }
 
 impl ScanFaults {
+    /// Each plugin's calls and the time they took in this scan, in the plugin set's order.
+    pub fn costs(&self) -> Vec<(u64, std::time::Duration)> {
+        self.calls
+            .iter()
+            .zip(&self.nanos)
+            .map(|(calls, nanos)| {
+                (
+                    calls.load(Ordering::Relaxed),
+                    std::time::Duration::from_nanos(nanos.load(Ordering::Relaxed)),
+                )
+            })
+            .collect()
+    }
+
     /// Whether this scan has disabled any plugin (results since then lack its findings).
     pub fn any_disabled(&self) -> bool {
         self.disabled
