@@ -54,6 +54,54 @@ impl Server {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The same server over TLS, with a certificate for `localhost` from a certificate authority
+    /// made here; returns it and that authority's PEM.
+    fn start_tls(root: &Path) -> (Self, String) {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Vigil test CA");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        let config = Arc::new(config);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mode = Arc::new(Mutex::new(Mode::Normal));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (root, thread_mode, thread_seen) = (root.to_path_buf(), mode.clone(), seen.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (root, mode, seen) = (root.clone(), thread_mode.clone(), thread_seen.clone());
+                let config = config.clone();
+                std::thread::spawn(move || {
+                    let connection = rustls::ServerConnection::new(config).unwrap();
+                    let mut tls = rustls::StreamOwned::new(connection, stream);
+                    serve(&mut tls, &root, &mode, &seen);
+                    tls.conn.send_close_notify();
+                    let _ = tls.flush();
+                });
+            }
+        });
+        (Self { port, mode, seen }, ca.pem())
+    }
+
     fn set(&self, mode: Mode) {
         *self.mode.lock().unwrap() = mode;
     }
@@ -64,7 +112,7 @@ impl Server {
 }
 
 /// Reads a request head: the request line and the headers, lower-cased names.
-fn read_head(reader: &mut BufReader<TcpStream>) -> Option<(String, Vec<(String, String)>)> {
+fn read_head(reader: &mut impl BufRead) -> Option<(String, Vec<(String, String)>)> {
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
     let request = line.trim_end().to_string();
@@ -82,11 +130,12 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> Option<(String, Vec<(String, 
     Some((request, headers))
 }
 
-fn serve(stream: TcpStream, root: &Path, mode: &Mutex<Mode>, seen: &Mutex<Vec<String>>) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
+fn serve(stream: impl Read + Write, root: &Path, mode: &Mutex<Mode>, seen: &Mutex<Vec<String>>) {
+    let mut reader = BufReader::new(stream);
     let Some((request, headers)) = read_head(&mut reader) else {
         return;
     };
+    let stream = reader.get_mut();
     let range = headers
         .iter()
         .find(|(name, _)| name == "range")
@@ -96,7 +145,6 @@ fn serve(stream: TcpStream, root: &Path, mode: &Mutex<Mode>, seen: &Mutex<Vec<St
         range.clone().unwrap_or_default()
     ));
     let current = *mode.lock().unwrap();
-    let mut stream = stream;
     if let Mode::Slow(delay) = current {
         std::thread::sleep(delay);
     }
@@ -145,10 +193,11 @@ fn serve(stream: TcpStream, root: &Path, mode: &Mutex<Mode>, seen: &Mutex<Vec<St
     {
         *mode.lock().unwrap() = Mode::Normal;
         let _ = stream.write_all(&slice[..cut.min(slice.len())]);
-        let _ = stream.shutdown(std::net::Shutdown::Both);
+        let _ = stream.flush();
         return;
     }
     let _ = stream.write_all(slice);
+    let _ = stream.flush();
 }
 
 /// A forwarding proxy (HTTP CONNECT) on 127.0.0.1 that records what it forwarded.
@@ -415,6 +464,36 @@ fn an_update_from_a_channel_installs_the_new_version_and_then_finds_nothing_newe
             .success()
     );
     assert_eq!(file_channel.installed_version(), base + 3);
+}
+
+#[test]
+fn an_update_over_https_trusts_the_configured_authority_and_only_it() {
+    let channel = Channel::new();
+    let (server, ca_pem) = Server::start_tls(&channel.served);
+    let url = format!("https://localhost:{}", server.port);
+    let installed = channel.installed_version();
+    channel.publish(installed + 1);
+    // The built-in roots do not know this authority: refused.
+    channel.configure(&url, "");
+    let refused = channel.update_fails(installed, "tls");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("certificate"),
+        "{refused}"
+    );
+    // Trusted through updates.ca_file: installed over TLS.
+    let ca_file = channel.sandbox.root().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    channel.configure(&url, &format!("ca_file = \"{}\"\n", text(&ca_file)));
+    let update = channel.run(&["definitions", "update"]);
+    assert!(update.status.success(), "{}", common::stderr(&update));
+    assert_eq!(channel.installed_version(), installed + 1);
+    // A file that is not a certificate is a clear error.
+    std::fs::write(&ca_file, "not a certificate").unwrap();
+    channel.update_fails(installed + 1, "not_configured");
 }
 
 #[test]

@@ -92,6 +92,9 @@ pub struct UpdatesConfig {
     pub update_cache: Option<PathBuf>,
     /// An HTTP proxy (`http://host:port`) for downloads (empty: none).
     pub proxy: String,
+    /// A PEM file of certificate authorities trusted for `https://` instead of the built-in
+    /// Mozilla roots (for a private mirror); none: the built-in roots.
+    pub ca_file: Option<PathBuf>,
     /// Minutes between automatic checks.
     pub check_interval_minutes: u64,
     /// Longest wait to connect or for the next bytes, in milliseconds.
@@ -123,6 +126,7 @@ impl Default for UpdatesConfig {
             manifest_server: String::new(),
             update_cache: None,
             proxy: String::new(),
+            ca_file: None,
             check_interval_minutes: 60,
             timeout_ms: 30_000,
             retries: 3,
@@ -162,10 +166,15 @@ impl UpdatesConfig {
                 self.channel_name
             ));
         }
-        if let Some(cache) = &self.update_cache
-            && !cache.is_absolute()
-        {
-            return Err("updates.update_cache: must be an absolute path".into());
+        for (key, path) in [
+            ("update_cache", &self.update_cache),
+            ("ca_file", &self.ca_file),
+        ] {
+            if let Some(path) = path
+                && !path.is_absolute()
+            {
+                return Err(format!("updates.{key}: must be an absolute path"));
+            }
         }
         let at_least_one = [
             ("check_interval_minutes", self.check_interval_minutes),

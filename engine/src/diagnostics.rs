@@ -215,6 +215,7 @@ pub fn config_snapshot(config: &Config) -> Value {
         value["updates"][key] = json!(if set { "set" } else { "" });
     }
     value["updates"]["update_cache"] = json!(config.updates.update_cache.is_some());
+    value["updates"]["ca_file"] = json!(config.updates.ca_file.is_some());
     value
 }
 

@@ -32,8 +32,8 @@ const CLOCK_SKEW: i64 = 300;
 /// Why an update attempt stopped before a drop was installed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
-    /// A short word for the report: `not_configured`, `server_down`, `timeout`, `not_found`,
-    /// `http_error`, `invalid_index`, `signature`, `untrusted_key`, `wrong_channel`, `replayed`,
+    /// A short word for the report: `not_configured`, `server_down`, `timeout`, `tls`,
+    /// `not_found`, `http_error`, `invalid_index`, `signature`, `untrusted_key`, `wrong_channel`, `replayed`,
     /// `expired`, `too_large`, `truncated`, `size`, `digest`, `io`.
     pub reason: &'static str,
     /// For people.
@@ -363,7 +363,33 @@ impl Fetcher {
                     Failure::new("not_configured", format!("updates.proxy: {err}"))
                 })?)
             };
+        let mut tls = ureq::tls::TlsConfig::builder();
+        if let Some(path) = &updates.ca_file {
+            let pem = std::fs::read(path).map_err(|err| {
+                Failure::new(
+                    "not_configured",
+                    format!("updates.ca_file: cannot read {}: {err}", path.display()),
+                )
+            })?;
+            let roots: Vec<_> = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(cert)) => Some(cert),
+                    _ => None,
+                })
+                .collect();
+            if roots.is_empty() {
+                return Err(Failure::new(
+                    "not_configured",
+                    format!(
+                        "updates.ca_file: {} holds no PEM certificate",
+                        path.display()
+                    ),
+                ));
+            }
+            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&roots));
+        }
         let agent = ureq::Agent::config_builder()
+            .tls_config(tls.build())
             .proxy(proxy)
             .timeout_connect(timeout)
             .timeout_resolve(timeout)
@@ -511,6 +537,14 @@ fn check_status(url: &str, status: u16, wanted: &[u16]) -> Result<(), Failure> {
 fn http_failure(url: &str, err: ureq::Error) -> Failure {
     match err {
         ureq::Error::Timeout(what) => Failure::new("timeout", format!("{url}: timed out ({what})")),
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => {
+            Failure::new("tls", format!("{url}: {err}"))
+        }
+        // A TLS failure during the handshake (an unknown issuer, a wrong name) arrives as
+        // invalid data on the connection.
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+            Failure::new("tls", format!("{url}: {io}"))
+        }
         ureq::Error::Io(io) => match io.kind() {
             std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound => {
                 Failure::new("server_down", format!("{url}: {io}"))

@@ -314,8 +314,14 @@ fn redacted_config(config: &Config, redact: &dyn Fn(&Path) -> String) -> Config 
             *path = PathBuf::from(redact(path));
         }
     }
-    if let Some(cache) = &mut config.updates.update_cache {
-        *cache = PathBuf::from(redact(cache));
+    for path in [
+        &mut config.updates.update_cache,
+        &mut config.updates.ca_file,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        *path = PathBuf::from(redact(path));
     }
     config
 }

@@ -96,6 +96,7 @@ pub const NON_RESULT_KEYS: &[&str] = &[
     "updates.manifest_server",
     "updates.update_cache",
     "updates.proxy",
+    "updates.ca_file",
     "updates.check_interval_minutes",
     "updates.timeout_ms",
     "updates.retries",
