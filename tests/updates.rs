@@ -34,8 +34,16 @@ struct Server {
     seen: Arc<Mutex<Vec<String>>>,
 }
 
+/// Serves one connection: a request on `stream`, answered from the folder by the mode.
+type Handler = dyn Fn(TcpStream, &Path, &Mutex<Mode>, &Mutex<Vec<String>>) + Send + Sync;
+
 impl Server {
     fn start(root: &Path) -> Self {
+        Self::listen(root, Arc::new(serve::<TcpStream>))
+    }
+
+    /// Accepts connections on 127.0.0.1, each handled by `handler` on its own thread.
+    fn listen(root: &Path, handler: Arc<Handler>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let mode = Arc::new(Mutex::new(Mode::Normal));
@@ -44,7 +52,8 @@ impl Server {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let (root, mode, seen) = (root.clone(), thread_mode.clone(), thread_seen.clone());
-                std::thread::spawn(move || serve(stream, &root, &mode, &seen));
+                let handler = handler.clone();
+                std::thread::spawn(move || handler(stream, &root, &mode, &seen));
             }
         });
         Self { port, mode, seen }
@@ -81,25 +90,17 @@ impl Server {
             )
             .unwrap();
         let config = Arc::new(config);
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let mode = Arc::new(Mutex::new(Mode::Normal));
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let (root, thread_mode, thread_seen) = (root.to_path_buf(), mode.clone(), seen.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (root, mode, seen) = (root.clone(), thread_mode.clone(), thread_seen.clone());
-                let config = config.clone();
-                std::thread::spawn(move || {
-                    let connection = rustls::ServerConnection::new(config).unwrap();
-                    let mut tls = rustls::StreamOwned::new(connection, stream);
-                    serve(&mut tls, &root, &mode, &seen);
-                    tls.conn.send_close_notify();
-                    let _ = tls.flush();
-                });
-            }
-        });
-        (Self { port, mode, seen }, ca.pem())
+        let server = Self::listen(
+            root,
+            Arc::new(move |stream, root, mode, seen| {
+                let connection = rustls::ServerConnection::new(config.clone()).unwrap();
+                let mut tls = rustls::StreamOwned::new(connection, stream);
+                serve(&mut tls, root, mode, seen);
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            }),
+        );
+        (server, ca.pem())
     }
 
     fn set(&self, mode: Mode) {
@@ -130,7 +131,7 @@ fn read_head(reader: &mut impl BufRead) -> Option<(String, Vec<(String, String)>
     Some((request, headers))
 }
 
-fn serve(stream: impl Read + Write, root: &Path, mode: &Mutex<Mode>, seen: &Mutex<Vec<String>>) {
+fn serve<S: Read + Write>(stream: S, root: &Path, mode: &Mutex<Mode>, seen: &Mutex<Vec<String>>) {
     let mut reader = BufReader::new(stream);
     let Some((request, headers)) = read_head(&mut reader) else {
         return;
