@@ -36,6 +36,9 @@ pub fn scan(mut client: Client, kind: &KindArg, options: &ScanOptions) -> Option
         KindArg::Full => (ScanTarget::Full, &[][..]),
         KindArg::Custom { paths } => (ScanTarget::Custom, &paths[..]),
     };
+    if client.wait_indefinitely().is_err() {
+        return None;
+    }
     if client.admin {
         let paths: Option<Vec<String>> = paths
             .iter()

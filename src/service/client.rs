@@ -16,6 +16,11 @@ use super::protocol::{
 };
 use crate::cli::Context;
 
+/// The longest wait for the service's hello.
+const HELLO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// The longest wait for a reply to a request that is not a scan (a reload builds an engine).
+const REPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// A connection to the service.
 pub struct Client {
     stream: UnixStream,
@@ -31,6 +36,9 @@ impl Client {
             return None;
         }
         let stream = UnixStream::connect(socket).ok()?;
+        // A service that accepts but does not answer must not hang the CLI: it then works
+        // in-process.
+        stream.set_read_timeout(Some(HELLO_TIMEOUT)).ok()?;
         let mut client = Self {
             stream,
             admin: false,
@@ -59,7 +67,15 @@ impl Client {
             return None;
         }
         client.admin = admin;
+        client.stream.set_read_timeout(Some(REPLY_TIMEOUT)).ok()?;
         Some(client)
+    }
+
+    /// Waits for replies as long as they take (a scan may be quiet for minutes); the service
+    /// closing the connection still ends the wait.
+    pub fn wait_indefinitely(&self) -> Result<()> {
+        self.stream.set_read_timeout(None)?;
+        Ok(())
     }
 
     /// Sends a request.
