@@ -87,14 +87,15 @@ struct RealTimeState {
 /// Runs the service until `SIGTERM`/`SIGINT`.
 pub fn run(context: &Context) -> Result<ExitCode> {
     let signals = block_signals();
-    let (config_path, state_dir) = (context.config_file(), context.state_dir());
+    let engine = build_engine(context)?;
+    // Absolute, so clients started in other folders recognise them (the state dir exists now).
+    let absolute = |path: PathBuf| std::fs::canonicalize(&path).unwrap_or(path);
+    let config_path = context.config_file().map(absolute);
+    let state_dir = absolute(context.state_dir());
     let service = Arc::new(Service {
         config_path,
         state_dir,
-        current: RwLock::new(Arc::new(Generation {
-            number: 1,
-            engine: build_engine(context)?,
-        })),
+        current: RwLock::new(Arc::new(Generation { number: 1, engine })),
         reloading: Mutex::new(()),
         real_time: Mutex::default(),
         stats: Arc::new(Statistics::default()),
@@ -130,7 +131,11 @@ pub fn run(context: &Context) -> Result<ExitCode> {
     }
     accept_loop(&service, &listener, &config);
     log("stopping");
-    service.real_time.lock().expect("not poisoned").running = None;
+    service
+        .real_time
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .running = None;
     if let Err(err) = service.current().engine.save_cache() {
         log(&format!("cannot save the scan cache: {err}"));
     }
