@@ -9,10 +9,12 @@
 //! path to open again.
 //!
 //! The API a front end uses: [`EngineBuilder`] → [`Engine`], then [`Engine::scan`] (a tree, to a
-//! [`ScanSink`], cancellable), [`Engine::scan_file`] (an open file) and [`Engine::scan_bytes`];
-//! [`DefinitionsStore`] (status, update, rollback, history), [`Vault`] (list, restore, remove) and
-//! [`State`] (threat history, allowed threats, stored exclusions) over a state directory. The
-//! `vigil` CLI is a thin front end over exactly these.
+//! [`ScanSink`], cancellable), [`Engine::scan_file`] (an open file), [`Engine::with_file_scanner`]
+//! (many open files on one thread, as real-time protection scans), [`Engine::cached_clean`] (the
+//! scan cache's answer alone) and [`Engine::scan_bytes`]; [`DefinitionsStore`] (status, update,
+//! rollback, history), [`updates`] (channels), [`Vault`] (list, restore, remove), [`State`]
+//! (threat history, allowed threats, stored exclusions, last scans) and [`diagnostics`] over a
+//! state directory. The `vigil` CLI and its resident service are front ends over exactly these.
 
 #![warn(missing_docs)]
 
