@@ -268,6 +268,14 @@ fn scans_through_the_service_print_what_in_process_scans_print_and_sigterm_stops
     daemon.signal(libc::SIGTERM);
     assert!(daemon.wait().success(), "{}", daemon.log_text());
     assert!(!daemon.socket.exists(), "the socket is removed");
+    // The service saved its caches on the way out, and kept the last scan's record of them.
+    let cache = sandbox.run(&["cache", "status", "--format", "jsonl"]);
+    let last_scan = String::from_utf8_lossy(&cache.stdout)
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .find(|record| record["type"] == "last_scan")
+        .expect("a last-scan record");
+    assert!(last_scan["files"].as_u64().unwrap() > 0, "{last_scan}");
     let after = sandbox.run(&["health", "--format", "jsonl"]);
     let after: Value = serde_json::from_slice(&after.stdout).unwrap();
     assert_eq!(after["service_running"], false);

@@ -470,7 +470,7 @@ impl Engine {
                 cache_hits: summary.cache_hits,
                 file_hash_hits: summary.file_hash_hits,
             };
-            if let Err(err) = cache.save(stats) {
+            if let Err(err) = cache.save(Some(stats)) {
                 report(ScanEvent::Error {
                     path: self.state.dir().join(crate::cache::CACHE_DIR),
                     reason: format!("cannot save the scan cache: {err}"),
@@ -634,12 +634,7 @@ impl Engine {
     /// that scans single files calls this now and then, and before it exits).
     pub fn save_cache(&self) -> Result<(), EngineError> {
         match &self.cache {
-            Some(cache) => cache.save(ScanStats {
-                ended_at: unix_now(),
-                files: 0,
-                cache_hits: 0,
-                file_hash_hits: 0,
-            }),
+            Some(cache) => cache.save(None),
             None => Ok(()),
         }
     }

@@ -297,17 +297,20 @@ impl ResultCache {
         observed_at_ns.saturating_sub(newest) >= self.settle_ns
     }
 
-    /// Records `last_scan`, and when the caches changed, writes them to their file: under the
+    /// Records `last_scan` (a scan's use of the caches; `None` when saving between scans, which
+    /// keeps the last scan's record), and when the caches changed, writes them to their file: under the
     /// cache lock, merged with what another process saved meanwhile, trimmed to their bounds, to
     /// a new file renamed over the old. Cache files of other definitions, and of all but the most
     /// recent other fingerprints, are removed.
-    pub fn save(&self, last_scan: ScanStats) -> Result<(), EngineError> {
+    pub fn save(&self, last_scan: Option<ScanStats>) -> Result<(), EngineError> {
         let _lock = FileLock::take(&self.dir.join("lock"), LockMode::Exclusive)?;
-        let stats = serde_json::to_vec(&last_scan).expect("stats serialize");
-        write_replacing(&self.dir.join(LAST_SCAN), &stats).map_err(io_error(format!(
-            "cannot write {}",
-            self.dir.join(LAST_SCAN).display()
-        )))?;
+        if let Some(last_scan) = last_scan {
+            let stats = serde_json::to_vec(&last_scan).expect("stats serialize");
+            write_replacing(&self.dir.join(LAST_SCAN), &stats).map_err(io_error(format!(
+                "cannot write {}",
+                self.dir.join(LAST_SCAN).display()
+            )))?;
+        }
         crate::fault::point("cache: last scan recorded");
         let path = self.file();
         if !(self.scan.take_dirty() | self.hashes.take_dirty()) {
