@@ -2,6 +2,7 @@
 //! permission events.
 
 use std::ffi::CString;
+use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -109,28 +110,34 @@ impl Group {
             .collect())
     }
 
+    /// Marks the open folder `dir` and the files directly in it (by its descriptor: no path is
+    /// resolved).
+    pub fn mark_directory(&self, dir: &File, mask: u64) -> io::Result<()> {
+        // SAFETY: a null path makes the kernel mark the open folder itself.
+        let result = unsafe {
+            libc::fanotify_mark(
+                self.fd.as_raw_fd(),
+                libc::FAN_MARK_ADD | libc::FAN_MARK_ONLYDIR,
+                mask | libc::FAN_EVENT_ON_CHILD,
+                dir.as_raw_fd(),
+                std::ptr::null(),
+            )
+        };
+        if result < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// Marks the whole mount `path` is the root of.
     pub fn mark_mount(&self, path: &Path, mask: u64) -> io::Result<()> {
-        self.mark(path, libc::FAN_MARK_ADD | libc::FAN_MARK_MOUNT, mask)
-    }
-
-    /// Marks the folder `path` and the files directly in it (not following a link).
-    pub fn mark_directory(&self, path: &Path, mask: u64) -> io::Result<()> {
-        self.mark(
-            path,
-            libc::FAN_MARK_ADD | libc::FAN_MARK_ONLYDIR | libc::FAN_MARK_DONT_FOLLOW,
-            mask | libc::FAN_EVENT_ON_CHILD,
-        )
-    }
-
-    fn mark(&self, path: &Path, flags: u32, mask: u64) -> io::Result<()> {
         let path = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;
         // SAFETY: the path is NUL-terminated and lives through the call.
         let result = unsafe {
             libc::fanotify_mark(
                 self.fd.as_raw_fd(),
-                flags,
+                libc::FAN_MARK_ADD | libc::FAN_MARK_MOUNT,
                 mask,
                 libc::AT_FDCWD,
                 path.as_ptr(),
@@ -298,4 +305,25 @@ pub fn open_folder(mount: &OwnedFd, handle: &[u8]) -> io::Result<OwnedFd> {
     }
     // SAFETY: a new descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Opens the folder `name` inside the open folder `parent` without following a link (`None` when
+/// it is not a folder any more, or is on another file system than `device`).
+pub fn open_subfolder(parent: &File, name: &std::ffi::OsStr, device: u64) -> Option<File> {
+    let name = CString::new(name.as_bytes()).ok()?;
+    // SAFETY: the name is NUL-terminated and lives through the call; the parent is open.
+    let fd = unsafe {
+        libc::openat(
+            parent.as_raw_fd(),
+            name.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a new descriptor that nothing else owns.
+    let folder = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let metadata = folder.metadata().ok()?;
+    (std::os::unix::fs::MetadataExt::dev(&metadata) == device).then_some(folder)
 }

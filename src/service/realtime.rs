@@ -245,17 +245,19 @@ fn place_marks(
             trees.marks += 1;
             continue;
         }
-        std::fs::symlink_metadata(path).map_err(|err| {
+        let cannot_watch = |err: std::io::Error| {
             std::io::Error::new(
                 err.kind(),
                 format!("cannot watch {}: {err}", crate::cli::shown(path)),
             )
-        })?;
-        if let Ok(folder) = File::open(path) {
-            trees.roots.push(OwnedFd::from(folder));
-        }
+        };
+        let root = File::open(path).map_err(cannot_watch)?;
+        // Kept open: folder handles from entry events are resolved on its file system.
+        trees
+            .roots
+            .push(OwnedFd::from(root.try_clone().map_err(cannot_watch)?));
         let budget = max_directories.saturating_sub(directories);
-        let placed = mark_tree(group, entries, path, mask, budget);
+        let placed = mark_tree(group, entries, root, mask, budget);
         directories += placed;
         trees.marks += placed as u64;
         if placed == budget {
@@ -268,54 +270,75 @@ fn place_marks(
     Ok(trees)
 }
 
-/// Marks the folder `root` and the folders under it (same file system, links not followed), at
-/// most `budget` of them, in `group` and `entries`; returns how many were marked.
+/// Marks the open folder `root` and the folders under it (same file system), at most `budget`
+/// of them, in `group` and `entries`; returns how many were marked. Never by path: each folder is
+/// opened relative to its parent's descriptor without following a link, and marked through its
+/// own descriptor, so a folder swapped for a link meanwhile cannot redirect a mark elsewhere.
 fn mark_tree(
     group: &Group,
     entries: Option<&Group>,
-    root: &Path,
+    root: File,
     mask: u64,
     budget: usize,
 ) -> usize {
-    let Ok(metadata) = std::fs::symlink_metadata(root) else {
+    let Ok(metadata) = root.metadata() else {
         return 0;
     };
     let device = std::os::unix::fs::MetadataExt::dev(&metadata);
     let mut marked = 0;
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        if marked >= budget {
+    // Depth first: the open folders from the root down, each with the subfolders still to visit
+    // (so open descriptors are bounded by the depth, not the width, of the tree).
+    let mut path: Vec<(File, Vec<std::ffi::OsString>)> = Vec::new();
+    let mut next = Some(root);
+    loop {
+        if let Some(dir) = next.take() {
+            if marked >= budget {
+                break;
+            }
+            if let Err(err) = group.mark_directory(&dir, mask) {
+                log(&format!(
+                    "real-time: cannot watch {}: {err}",
+                    crate::cli::shown(&fd_path(&dir))
+                ));
+            } else {
+                if let Some(entries) = entries
+                    && let Err(err) = entries.mark_directory(&dir, ENTRY_MASK)
+                {
+                    log(&format!(
+                        "real-time: cannot watch entries of {}: {err}",
+                        crate::cli::shown(&fd_path(&dir))
+                    ));
+                }
+                marked += 1;
+                let children = subfolder_names(&dir);
+                path.push((dir, children));
+            }
+        }
+        let Some((parent, names)) = path.last_mut() else {
             break;
-        }
-        if let Err(err) = group.mark_directory(&dir, mask) {
-            log(&format!(
-                "real-time: cannot watch {}: {err}",
-                crate::cli::shown(&dir)
-            ));
-            continue;
-        }
-        if let Some(entries) = entries
-            && let Err(err) = entries.mark_directory(&dir, ENTRY_MASK)
-        {
-            log(&format!(
-                "real-time: cannot watch entries of {}: {err}",
-                crate::cli::shown(&dir)
-            ));
-        }
-        marked += 1;
-        let Ok(children) = std::fs::read_dir(&dir) else {
-            continue;
         };
-        for entry in children.flatten() {
-            let Ok(metadata) = entry.metadata() else {
-                continue;
-            };
-            if metadata.is_dir() && std::os::unix::fs::MetadataExt::dev(&metadata) == device {
-                stack.push(entry.path());
+        match names.pop() {
+            Some(name) => next = fanotify::open_subfolder(parent, &name, device),
+            None => {
+                path.pop();
             }
         }
     }
     marked
+}
+
+/// The names of the folders in the open folder `dir` (by their directory entries; links are
+/// not folders here).
+fn subfolder_names(dir: &File) -> Vec<std::ffi::OsString> {
+    // The descriptor's own entry in /proc reaches this very folder, whatever its name now.
+    let Ok(entries) = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd())) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
+        .map(|entry| entry.file_name())
+        .collect()
 }
 
 /// Counts entry events, and marks folders created in (or moved into) a watched tree.
@@ -364,25 +387,31 @@ impl EntryWatcher {
         if !new_folder || real_time.marks.load(Ordering::Relaxed) >= self.max_marks {
             return;
         }
-        // The parent, by the handle the kernel gave; the new folder and what it already holds (a
-        // tree moved in, or `mkdir -p` racing the mark) are marked from there. Marks only decide
-        // what is watched: nothing is ever acted on through these paths.
+        // The parent, by the handle the kernel gave; the new folder opened inside it without
+        // following a link, and marked with what it already holds (a tree moved in, or
+        // `mkdir -p` racing the mark). No path is resolved.
         let Some(parent) = self
             .roots
             .iter()
             .find_map(|root| fanotify::open_folder(root, &event.folder).ok())
+            .map(File::from)
         else {
             return;
         };
-        let Ok(parent_path) = std::fs::read_link(format!("/proc/self/fd/{}", parent.as_raw_fd()))
+        let Ok(device) = parent
+            .metadata()
+            .map(|m| std::os::unix::fs::MetadataExt::dev(&m))
         else {
             return;
         };
-        let folder = parent_path.join(std::ffi::OsStr::from_bytes(&event.name));
+        let name = std::ffi::OsStr::from_bytes(&event.name);
+        let Some(folder) = fanotify::open_subfolder(&parent, name, device) else {
+            return;
+        };
         let budget = self
             .max_marks
             .saturating_sub(real_time.marks.load(Ordering::Relaxed)) as usize;
-        let placed = mark_tree(&self.group, Some(&self.entries), &folder, self.mask, budget);
+        let placed = mark_tree(&self.group, Some(&self.entries), folder, self.mask, budget);
         real_time.marks.fetch_add(placed as u64, Ordering::Relaxed);
     }
 }
