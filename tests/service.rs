@@ -899,3 +899,25 @@ fn the_service_installs_updates_from_its_channel_when_checking_automatically() {
         "the new rules are in force"
     );
 }
+
+#[test]
+fn a_reply_over_the_clients_limit_is_an_error_not_a_partial_output() {
+    let sandbox = Sandbox::new();
+    sandbox.write("eicar.com", eicar());
+    let _daemon = Daemon::start(&sandbox, "max_reply_size = 1024\n");
+    // A SARIF document is one reply, larger than 1 KiB.
+    let scan = sandbox.run(&[
+        "scan",
+        "custom",
+        text(&sandbox.corpus("")),
+        "--format",
+        "sarif",
+    ]);
+    assert_eq!(scan.status.code(), Some(2));
+    assert!(scan.stdout.is_empty(), "nothing half-printed");
+    assert!(
+        common::stderr(&scan).contains("over the limit of 1024"),
+        "{}",
+        common::stderr(&scan)
+    );
+}

@@ -206,6 +206,14 @@ pub struct ServiceConfig {
     pub request_timeout_ms: u64,
     /// Definitions older than this many days make `vigil health` report them stale.
     pub definitions_stale_after_days: u64,
+    /// How long the CLI waits for the service's hello before working in-process, in
+    /// milliseconds.
+    pub client_hello_timeout_ms: u64,
+    /// How long the CLI waits for a reply that is not a scan's output (a reload builds an
+    /// engine), in milliseconds.
+    pub client_reply_timeout_ms: u64,
+    /// Largest reply the CLI accepts, in bytes (a scan's SARIF document is one reply).
+    pub max_reply_size: u32,
 }
 
 impl Default for ServiceConfig {
@@ -217,6 +225,9 @@ impl Default for ServiceConfig {
             max_clients: 256,
             request_timeout_ms: 10_000,
             definitions_stale_after_days: 7,
+            client_hello_timeout_ms: 10_000,
+            client_reply_timeout_ms: 120_000,
+            max_reply_size: 512 * 1024 * 1024,
         }
     }
 }
@@ -227,8 +238,13 @@ impl ServiceConfig {
         if !self.socket.is_absolute() {
             return Err("service.socket: must be an absolute path".into());
         }
-        if self.max_message_size < 1024 {
-            return Err("service.max_message_size: must be at least 1024 bytes".into());
+        for (key, size) in [
+            ("max_message_size", self.max_message_size),
+            ("max_reply_size", self.max_reply_size),
+        ] {
+            if size < 1024 {
+                return Err(format!("service.{key}: must be at least 1024 bytes"));
+            }
         }
         let at_least_one = [
             ("max_clients", u64::from(self.max_clients)),
@@ -237,6 +253,8 @@ impl ServiceConfig {
                 "definitions_stale_after_days",
                 self.definitions_stale_after_days,
             ),
+            ("client_hello_timeout_ms", self.client_hello_timeout_ms),
+            ("client_reply_timeout_ms", self.client_reply_timeout_ms),
         ];
         if let Some((key, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
             return Err(format!("service.{key}: must be at least 1"));

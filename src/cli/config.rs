@@ -51,7 +51,7 @@ pub fn run(context: &Context, command: ConfigCommand) -> Result<ExitCode> {
     let (config, _) = context.load_config()?;
     // Through the service when it runs, so it applies the change at once (and checks that the
     // caller may make it); else in the state directory, for the service's next start.
-    if let Some(mut client) = Client::for_context(context, &config.service.socket) {
+    if let Some(mut client) = Client::for_context(context, &config.service) {
         let key = match key {
             ManagedKey::RealTimeProtection => SettingKey::RealTimeProtection,
             ManagedKey::PassiveMode => SettingKey::PassiveMode,

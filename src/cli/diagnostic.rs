@@ -284,7 +284,7 @@ fn create(
 
 /// The service's health and statistics, when it runs for this configuration.
 fn service_reports(context: &Context, config: &Config) -> (Option<Value>, Option<Value>) {
-    let Some(mut client) = Client::for_context(context, &config.service.socket) else {
+    let Some(mut client) = Client::for_context(context, &config.service) else {
         return (None, None);
     };
     let health = match client.call(&Request::Health) {

@@ -66,7 +66,7 @@ pub fn run(context: &Context, args: HealthArgs) -> Result<ExitCode> {
 /// The report: the service's when it runs for this configuration, else computed here.
 fn current_report(context: &Context) -> Result<HealthReport> {
     let (config, _) = context.load_config()?;
-    if let Some(mut client) = Client::for_context(context, &config.service.socket)
+    if let Some(mut client) = Client::for_context(context, &config.service)
         && let Reply::Health { health } = client.call(&Request::Health)?
     {
         return Ok(serde_json::from_value(health)?);

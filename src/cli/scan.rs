@@ -110,7 +110,7 @@ pub fn run(context: &Context, args: ScanArgs) -> Result<ExitCode> {
         || options.action.is_some()
         || options.max_file_size.is_some();
     if !changes_engine
-        && let Some(client) = Client::for_context(context, &config.service.socket)
+        && let Some(client) = Client::for_context(context, &config.service)
         && let Some(outcome) = super::remote_scan::scan(client, &args.kind, &options)
     {
         return outcome;

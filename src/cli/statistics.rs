@@ -22,7 +22,7 @@ pub struct StatisticsArgs {
 /// Prints the counters.
 pub fn run(context: &Context, args: StatisticsArgs) -> Result<ExitCode> {
     let (config, _) = context.load_config()?;
-    let mut client = Client::for_context(context, &config.service.socket)
+    let mut client = Client::for_context(context, &config.service)
         .context("the service (vigil daemon) is not running for this configuration")?;
     let Reply::Statistics { statistics } = client.call(&Request::Statistics)? else {
         bail!("unexpected answer from the service");

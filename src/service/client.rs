@@ -14,34 +14,37 @@ use super::protocol::{
     Envelope, FrameError, PROTOCOL_VERSION, Reply, Request, read_reply, write_frame,
     write_frame_with_fd,
 };
-use crate::cli::Context;
+use vigil_engine::config::ServiceConfig;
 
-/// The longest wait for the service's hello.
-const HELLO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-/// The longest wait for a reply to a request that is not a scan (a reload builds an engine).
-const REPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+use crate::cli::Context;
 
 /// A connection to the service.
 pub struct Client {
     stream: UnixStream,
     /// Whether the service treats this caller as an administrator.
     pub admin: bool,
+    /// `service.max_reply_size`.
+    max_reply: u32,
 }
 
 impl Client {
     /// Connects to the service for `context` when one runs with the same configuration file and
     /// state directory (and `--no-daemon` was not given); `None` otherwise.
-    pub fn for_context(context: &Context, socket: &Path) -> Option<Self> {
+    pub fn for_context(context: &Context, service: &ServiceConfig) -> Option<Self> {
         if context.no_daemon {
             return None;
         }
-        let stream = UnixStream::connect(socket).ok()?;
+        let stream = UnixStream::connect(&service.socket).ok()?;
         // A service that accepts but does not answer must not hang the CLI: it then works
         // in-process.
-        stream.set_read_timeout(Some(HELLO_TIMEOUT)).ok()?;
+        let millis = std::time::Duration::from_millis;
+        stream
+            .set_read_timeout(Some(millis(service.client_hello_timeout_ms)))
+            .ok()?;
         let mut client = Self {
             stream,
             admin: false,
+            max_reply: service.max_reply_size,
         };
         let Ok(Reply::Hello {
             config,
@@ -67,7 +70,10 @@ impl Client {
             return None;
         }
         client.admin = admin;
-        client.stream.set_read_timeout(Some(REPLY_TIMEOUT)).ok()?;
+        client
+            .stream
+            .set_read_timeout(Some(millis(service.client_reply_timeout_ms)))
+            .ok()?;
         Some(client)
     }
 
@@ -100,7 +106,7 @@ impl Client {
 
     /// The next reply; an `error` reply becomes an error carrying its message.
     pub fn reply(&mut self) -> Result<Reply> {
-        match read_reply(&self.stream) {
+        match read_reply(&self.stream, self.max_reply) {
             Ok(Reply::Error { message, .. }) => Err(anyhow::Error::msg(message)),
             Ok(reply) => Ok(reply),
             Err(FrameError::Closed) => bail!("the service closed the connection"),
@@ -122,7 +128,7 @@ pub fn notify_reload(context: &Context) {
     let Ok((config, _)) = context.load_config() else {
         return;
     };
-    let Some(mut client) = Client::for_context(context, &config.service.socket) else {
+    let Some(mut client) = Client::for_context(context, &config.service) else {
         return;
     };
     if let Err(err) = client.call(&Request::Reload) {

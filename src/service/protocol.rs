@@ -17,9 +17,6 @@ use serde::{Deserialize, Serialize};
 /// The protocol version this build speaks. A request for another version is refused.
 pub const PROTOCOL_VERSION: u32 = 1;
 
-/// The largest reply a client accepts (a SARIF document of a large scan is one frame).
-pub const MAX_REPLY_SIZE: u32 = 512 * 1024 * 1024;
-
 /// One request, with the protocol version the client speaks.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Envelope {
@@ -262,9 +259,9 @@ pub fn read_frame(
     Ok((body, fd))
 }
 
-/// Reads one reply (client side).
-pub fn read_reply(stream: &UnixStream) -> Result<Reply, FrameError> {
-    let (body, _) = read_frame(stream, MAX_REPLY_SIZE)?;
+/// Reads one reply of at most `limit` bytes (client side).
+pub fn read_reply(stream: &UnixStream, limit: u32) -> Result<Reply, FrameError> {
+    let (body, _) = read_frame(stream, limit)?;
     serde_json::from_slice(&body)
         .map_err(|err| FrameError::Io(io::Error::new(io::ErrorKind::InvalidData, err)))
 }
