@@ -6,10 +6,8 @@
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
-
-use super::protocol::{own, raw};
 
 /// The kernel's record of a connected peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +31,7 @@ pub fn peer_credentials(stream: &UnixStream) -> io::Result<PeerCredentials> {
     // SAFETY: the pointer and length describe `credentials`, which outlives the call.
     let result = unsafe {
         libc::getsockopt(
-            raw(stream),
+            stream.as_raw_fd(),
             libc::SOL_SOCKET,
             libc::SO_PEERCRED,
             (&mut credentials as *mut libc::ucred).cast(),
@@ -137,7 +135,7 @@ pub fn send_with_fd(stream: &UnixStream, bytes: &[u8], fd: RawFd) -> io::Result<
     }
     loop {
         // SAFETY: `message` describes live buffers.
-        let sent = unsafe { libc::sendmsg(raw(stream), &message, libc::MSG_NOSIGNAL) };
+        let sent = unsafe { libc::sendmsg(stream.as_raw_fd(), &message, libc::MSG_NOSIGNAL) };
         if sent >= 0 {
             return Ok(sent as usize);
         }
@@ -168,7 +166,8 @@ pub fn recv_with_fd(
     message.msg_controllen = control.len() as _;
     let received = loop {
         // SAFETY: `message` describes live buffers.
-        let received = unsafe { libc::recvmsg(raw(stream), &mut message, libc::MSG_CMSG_CLOEXEC) };
+        let received =
+            unsafe { libc::recvmsg(stream.as_raw_fd(), &mut message, libc::MSG_CMSG_CLOEXEC) };
         if received >= 0 {
             break received as usize;
         }
@@ -188,7 +187,7 @@ pub fn recv_with_fd(
                 let bytes = (*header).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
                 for index in 0..bytes / std::mem::size_of::<RawFd>() {
                     let fd = std::ptr::read_unaligned(data.cast::<RawFd>().add(index));
-                    descriptors.push(own(fd));
+                    descriptors.push(OwnedFd::from_raw_fd(fd));
                 }
             }
             header = libc::CMSG_NXTHDR(&message, header);

@@ -9,7 +9,7 @@
 //! the stream cannot be trusted) and is counted as a bad message.
 
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 
 use serde::{Deserialize, Serialize};
@@ -264,20 +264,6 @@ pub fn read_reply(stream: &UnixStream, limit: u32) -> Result<Reply, FrameError> 
     let (body, _) = read_frame(stream, limit)?;
     serde_json::from_slice(&body)
         .map_err(|err| FrameError::Io(io::Error::new(io::ErrorKind::InvalidData, err)))
-}
-
-/// Takes ownership of a raw descriptor received from the kernel.
-///
-/// # Safety
-/// `fd` must be open and owned by nobody else.
-pub(crate) unsafe fn own(fd: RawFd) -> OwnedFd {
-    // SAFETY: the caller guarantees `fd` is open and unowned.
-    unsafe { OwnedFd::from_raw_fd(fd) }
-}
-
-/// The raw descriptor of a stream, for ancillary-data calls.
-pub(crate) fn raw(stream: &UnixStream) -> RawFd {
-    stream.as_raw_fd()
 }
 
 #[cfg(test)]

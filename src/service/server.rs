@@ -14,7 +14,7 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -73,7 +73,6 @@ struct Service {
     stats: Arc<Statistics>,
     started_at: i64,
     stop: AtomicBool,
-    generations: AtomicU64,
 }
 
 /// Real-time protection as it runs now.
@@ -101,7 +100,6 @@ pub fn run(context: &Context) -> Result<ExitCode> {
         stats: Arc::new(Statistics::default()),
         started_at: unix_now(),
         stop: AtomicBool::new(false),
-        generations: AtomicU64::new(1),
     });
     let config = service.current().engine.config().clone();
     let listener = bind(&config.service.socket)?;
@@ -180,7 +178,8 @@ impl Service {
             log(&format!("cannot save the scan cache: {err}"));
         }
         let engine = build_engine(&self.context())?;
-        let number = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
+        // One reload at a time (the lock above), so the next number follows the current one.
+        let number = self.current().number + 1;
         for warning in engine.warnings() {
             log(&format!("warning: {}", crate::cli::untrusted(warning)));
         }
