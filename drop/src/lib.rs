@@ -443,7 +443,8 @@ fn verify_signature(
     Ok(public_key_line(&key))
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Bytes in lower-case hex (digests, keys and signatures are written this way).
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

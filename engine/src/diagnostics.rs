@@ -228,7 +228,7 @@ fn machine_guid(dir: &Path) -> Result<String, EngineError> {
         return Ok(text.trim().to_string());
     }
     let bytes = crate::durable::random_bytes::<16>()?;
-    let guid: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let guid = vigil_drop::hex(&bytes);
     std::fs::write(&path, &guid).map_err(io_error(format!("cannot write {}", path.display())))?;
     Ok(guid)
 }

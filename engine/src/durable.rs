@@ -64,10 +64,7 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], EngineError> {
 
 /// A random 16-hex-digit identifier.
 pub fn random_id() -> Result<String, EngineError> {
-    Ok(random_bytes::<8>()?
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(vigil_drop::hex(&random_bytes::<8>()?))
 }
 
 /// An advisory lock (`flock`) on a file, held until dropped. The kernel releases it when the

@@ -300,15 +300,10 @@ fn serialize_member<M: SerializeMap>(map: &mut M, member: &[Vec<u8>]) -> Result<
         .collect();
     map.serialize_entry("member", &names)?;
     if member.iter().any(|name| std::str::from_utf8(name).is_err()) {
-        let hex: Vec<String> = member.iter().map(|name| hex(name)).collect();
+        let hex: Vec<String> = member.iter().map(|name| vigil_drop::hex(name)).collect();
         map.serialize_entry("member_hex", &hex)?;
     }
     Ok(())
-}
-
-/// Bytes in lower-case hex.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 fn serialize_finding<M: SerializeMap>(map: &mut M, finding: &Finding) -> Result<(), M::Error> {
@@ -361,7 +356,7 @@ pub fn path_lossy(path: &Path) -> String {
 pub fn path_hex(path: &Path) -> Option<String> {
     path.to_str()
         .is_none()
-        .then(|| hex(path.as_os_str().as_bytes()))
+        .then(|| vigil_drop::hex(path.as_os_str().as_bytes()))
 }
 
 /// For `#[serde(flatten, serialize_with = ...)]` on a field named `path`: `path` and `path_hex`.

@@ -19,6 +19,7 @@ use std::time::Duration;
 use serde_json::json;
 use sha2::Digest;
 use vigil_drop::channel::{ChannelIndex, INDEX_FILE, MAX_INDEX_SIZE, open_index};
+use vigil_drop::hex;
 
 use crate::config::{Config, DiagnosticLevel, UpdatesConfig};
 use crate::definitions::{DefinitionsStore, Origin, UpdateRecord};
@@ -340,10 +341,6 @@ fn resolve(base: &str, reference: &str) -> String {
 
 fn io_failure(err: EngineError) -> Failure {
     Failure::new("io", err.to_string())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Reads `http://`, `https://` (through `updates.proxy` when set) and `file://` URLs.

@@ -300,13 +300,7 @@ fn publish(
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let digest: String = {
-        use sha2::Digest;
-        sha2::Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    };
+    let digest = vigil_drop::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
     let index = vigil_drop::channel::ChannelIndex {
         format: vigil_drop::channel::INDEX_FORMAT,
         channel: channel.to_string(),

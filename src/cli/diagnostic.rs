@@ -19,6 +19,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::Subcommand;
 use serde_json::{Value, json};
 use sha2::Digest;
+use vigil_drop::hex;
 use vigil_engine::config::DiagnosticLevel;
 use vigil_engine::diagnostics::{DiagnosticLog, events};
 use vigil_engine::{Config, DefinitionsStore};
@@ -366,10 +367,6 @@ fn compact_time(unix: i64) -> String {
         .trim_end_matches(" UTC")
         .replace(['-', ':'], "")
         .replace(' ', "-")
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

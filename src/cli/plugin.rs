@@ -212,6 +212,4 @@ fn print_limits(limits: &PluginsConfig) {
     ));
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use vigil_drop::hex;
