@@ -27,6 +27,21 @@ pub const EVENTS_FILE: &str = "events.jsonl";
 /// The rotated-out log file.
 pub const ROTATED_FILE: &str = "events.1.jsonl";
 
+/// The fields every event has (its `time`, `event` and `level`, then [`CommonFields`]), so a
+/// reader can tell them from the event's own.
+pub const EVENT_FIELDS: [&str; 10] = [
+    "time",
+    "event",
+    "level",
+    "platform",
+    "machine_guid",
+    "hostname",
+    "app_version",
+    "sig_version",
+    "supported_compressions",
+    "release_ring",
+];
+
 /// Fields every event carries.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CommonFields {
@@ -295,6 +310,25 @@ mod tests {
             1999,
             "the newest events are kept"
         );
+    }
+
+    #[test]
+    fn event_fields_are_exactly_what_every_event_carries() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = DiagnosticLog::open(dir.path(), &Config::default(), 1).unwrap();
+        log.record("x", DiagnosticLevel::Required, json!({}))
+            .unwrap();
+        let written = events(dir.path(), None).unwrap();
+        let mut keys: Vec<&str> = written[0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut expected = EVENT_FIELDS.to_vec();
+        keys.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(keys, expected);
     }
 
     #[test]

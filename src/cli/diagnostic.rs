@@ -82,22 +82,11 @@ pub fn run(context: &Context, command: DiagnosticCommand) -> Result<ExitCode> {
     }
 }
 
-/// An event without its common fields.
+/// An event without the fields every event has.
 fn own_fields(event: &Value) -> Value {
     let mut own = event.clone();
     if let Some(object) = own.as_object_mut() {
-        for key in [
-            "time",
-            "event",
-            "level",
-            "platform",
-            "machine_guid",
-            "hostname",
-            "app_version",
-            "sig_version",
-            "supported_compressions",
-            "release_ring",
-        ] {
+        for key in vigil_engine::diagnostics::EVENT_FIELDS {
             object.remove(key);
         }
     }
